@@ -6,15 +6,15 @@ without answering, or answer bodies of varying length (ab counts those as "Lengt
 
 from __future__ import annotations
 
-import itertools
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["BEHAVIOURS", "free_port", "serve"]
+__all__ = ["BEHAVIOURS", "HANG_AFTER", "ServedURL", "free_port", "serve"]
 
 BEHAVIOURS = ("ok", "error500", "hang", "close", "varylength", "flaky", "reset", "hangafter")
 HANG_AFTER = 150
@@ -26,6 +26,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def next(self) -> int:
+        with self._lock:
+            self.value += 1
+            return self.value - 1
+
+
+class ServedURL(str):
+    """The base URL of a running test server; ``requests`` tells how many requests it has received so far."""
+
+    _counter: _Counter
+
+    def __new__(cls, url: str, counter: _Counter) -> ServedURL:
+        self = super().__new__(cls, url)
+        self._counter = counter
+        return self
+
+    @property
+    def requests(self) -> int:
+        return self._counter.value
+
+    def wait_for_requests(self, count: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while self.requests < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self} got {self.requests} requests, not {count}")
+            time.sleep(0.02)
+
+
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 so ``ab -k`` gets real keep-alive from this server (ab sends HTTP/1.0 + Connection: Keep-Alive).
     protocol_version = "HTTP/1.1"
@@ -33,10 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per keep-alive request.
     disable_nagle_algorithm = True
     behaviour = "ok"
-    counter: itertools.count[int] = itertools.count()
+    counter: _Counter
     stop: threading.Event = threading.Event()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature fixed by the base class
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _send(self, status: int, body: bytes) -> None:
@@ -50,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = not keep
 
     def do_GET(self) -> None:
-        n = next(type(self).counter)
+        n = self.counter.next()
         b = self.behaviour
         if b == "ok":
             self._send(200, b"<html>hello</html>\n")
@@ -94,20 +127,19 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(behaviour: str = "ok", port: int | None = None) -> Iterator[str]:
+def serve(behaviour: str = "ok", port: int | None = None) -> Iterator[ServedURL]:
     """Serve ``behaviour`` on 127.0.0.1 and yield the base URL (with trailing ``/``)."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(behaviour)
-    handler = type(
-        "Handler", (_Handler,), {"behaviour": behaviour, "counter": itertools.count(), "stop": threading.Event()}
-    )
+    counter, stop = _Counter(), threading.Event()
+    handler = type("Handler", (_Handler,), {"behaviour": behaviour, "counter": counter, "stop": stop})
     server = _Server(("127.0.0.1", port or 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        yield ServedURL(f"http://127.0.0.1:{server.server_address[1]}/", counter)
     finally:
-        handler.stop.set()
+        stop.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
