@@ -1,0 +1,164 @@
+"""What every page shares: the configuration, dataset, models and their evaluations, loaded once per process, and
+error panels for whatever could not be loaded (a message, never a traceback)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from modelviz_app.config import CONFIG_ENV, AppConfig, ConfigError, ModelSpec, config_path_from
+from modelviz_app.datasets import Dataset, load_dataset
+from modelviz_app.evaluation import Evaluation, evaluate
+from modelviz_app.models import LoadedModel, Predictor, load_catalog, load_file_model
+from modelviz_app.paths import cache_root
+
+__all__ = ["AppState", "describe_error", "load_state", "model_colors", "page_header", "true_class_names"]
+
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+_EVALUATIONS: dict[tuple[str, str], Evaluation] = {}
+_EVAL_LOCK = threading.Lock()
+
+
+@dataclass
+class AppState:
+    config: AppConfig
+    cache: Path
+    dataset: Dataset | None
+    models: dict[str, LoadedModel] = field(default_factory=dict)
+    predictors: dict[str, Predictor] = field(default_factory=dict)
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # model name (or "dataset") -> why
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.evaluations)
+
+    def class_names(self) -> list[str]:
+        """Dataset classes by display name (the join key between models with different label spaces)."""
+        return self.dataset.class_names if self.dataset is not None else []
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, RuntimeError | ValueError | OSError):
+        text = f"{type(exc).__name__}: {text}"
+    return text if len(text) < 600 else text[:600] + " …"
+
+
+def model_colors(names: list[str]) -> dict[str, str]:
+    return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
+
+
+@st.cache_resource(show_spinner=False)
+def _config(path: str, mtime: float) -> AppConfig:
+    return AppConfig.load(path)
+
+
+@st.cache_resource(show_spinner="Loading dataset…")
+def _dataset(catalog: str | None, path: str | None, limit: int | None) -> Dataset:
+    return load_dataset(catalog, Path(path) if path else None, limit)
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def _model(spec_json: str, cache: str) -> tuple[LoadedModel, Predictor]:
+    spec = ModelSpec.model_validate_json(spec_json)
+    if spec.catalog is not None:
+        model = load_catalog(spec.name, spec.catalog, spec.weights, Path(cache))
+    else:
+        assert spec.path is not None and spec.labels is not None
+        model = load_file_model(spec.name, spec.path, spec.labels)
+    return model, Predictor(model, Path(cache))
+
+
+def _evaluation(model: LoadedModel, predictor: Predictor, dataset: Dataset, cache: Path) -> Evaluation:
+    key = (model.key, dataset.key)
+    with _EVAL_LOCK:  # one computation per model and dataset, even with several browser sessions
+        if key not in _EVALUATIONS:
+            bar = st.progress(0.0, text=f"Predicting {len(dataset)} images with {model.name}…")
+            try:
+
+                def report(fraction: float, text: str) -> None:
+                    bar.progress(fraction, text=text)
+
+                _EVALUATIONS[key] = evaluate(model, predictor, dataset, cache, report)
+            finally:
+                bar.empty()
+        found = _EVALUATIONS[key]
+    # Same key, possibly another configured name for the same network.
+    return Evaluation(
+        model.name, found.labels, found.y_true, found.probs, found.seconds_per_image, found.backend, found.cached
+    )
+
+
+def _stop_with(message: str) -> None:
+    st.error(message, icon=":material/error:")
+    st.stop()
+
+
+def load_state() -> AppState:
+    path = config_path_from(sys.argv[1:])
+    if path is None:
+        _stop_with(f"No configuration: set {CONFIG_ENV} or pass `-- --config PATH` to streamlit run.")
+        raise AssertionError  # unreachable: st.stop() raises
+    try:
+        config = _config(str(path), path.stat().st_mtime)
+    except FileNotFoundError:
+        _stop_with(f"Configuration file {path} does not exist.")
+        raise AssertionError from None
+    except ConfigError as exc:
+        _stop_with(f"Invalid configuration: {exc}")
+        raise AssertionError from None
+    cache = cache_root(config.cache_dir)
+    state = AppState(config, cache, None)
+    spec = config.dataset
+    try:
+        state.dataset = _dataset(spec.catalog, str(spec.path) if spec.path else None, spec.max_images)
+    except Exception as exc:
+        state.errors["dataset"] = describe_error(exc)
+    for model_spec in config.models:
+        try:
+            model, predictor = _model(model_spec.model_dump_json(by_alias=True), str(cache))
+        except Exception as exc:
+            state.errors[model_spec.name] = describe_error(exc)
+            continue
+        state.models[model_spec.name] = model
+        state.predictors[model_spec.name] = predictor
+        if state.dataset is not None:
+            try:
+                state.evaluations[model_spec.name] = _evaluation(model, predictor, state.dataset, cache)
+            except Exception as exc:
+                state.errors[model_spec.name] = describe_error(exc)
+    return state
+
+
+def page_header(title: str, need_evaluations: bool = True) -> AppState:
+    """Title, error panels and the sidebar summary; stops the page when nothing is left to show."""
+    state = load_state()
+    st.title(title)
+    for name, message in state.errors.items():
+        what = "Dataset" if name == "dataset" else "Model"
+        label = state.config.dataset.label if name == "dataset" else name
+        st.error(f"**{what} `{label}` could not be loaded.** {message}", icon=":material/error:")
+    with st.sidebar:
+        if state.dataset is not None:
+            st.caption(
+                f"Dataset **{state.dataset.name}** · {len(state.dataset)} images · "
+                f"{len(state.dataset.class_ids)} classes"
+            )
+        for name, model in state.models.items():
+            backend = state.predictors[name].backend
+            st.caption(f"**{name}** · {model.source} · {backend}")
+    if need_evaluations and not state.evaluations:
+        st.info("No model has predictions to show: fix the errors above.")
+        st.stop()
+    return state
+
+
+def true_class_names(state: AppState) -> np.ndarray:
+    assert state.dataset is not None
+    return np.array(state.dataset.class_names)[state.dataset.labels]

@@ -1,0 +1,119 @@
+"""``modelviz app serve|prepare|train-fashion``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from modelviz_app.config import CONFIG_ENV
+
+__all__ = ["ENTRY", "main", "serve_command"]
+
+ENTRY = Path(__file__).resolve().parent / "app.py"
+
+
+def serve_command(port: int, address: str, config: str | None) -> list[str]:
+    """The ``streamlit run`` command line the Deployment and the tests use."""
+    streamlit = shutil.which("streamlit", path=str(Path(sys.executable).parent)) or "streamlit"
+    argv = [
+        streamlit,
+        "run",
+        str(ENTRY),
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.maxUploadSize",
+        "10",
+    ]
+    if config:
+        argv += ["--", "--config", config]
+    return argv
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = args.config or os.environ.get(CONFIG_ENV)
+    if config and not Path(config).exists():
+        print(f"modelviz app serve: configuration {config} does not exist", file=sys.stderr)
+        return 2
+    argv = serve_command(args.port, args.address, args.config)
+    os.execv(argv[0], argv) if os.path.isabs(argv[0]) else os.execvp(argv[0], argv)  # noqa: S606
+    return 0  # pragma: no cover - exec does not return
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from modelviz_app.models import train_fashion
+    from modelviz_app.models._effnet_lite import LITE_VARIANTS
+    from modelviz_app.paths import cache_root
+
+    cache = cache_root(Path(args.cache_dir) if args.cache_dir else None)
+    start = time.monotonic()
+    failures = 0
+    for variant in LITE_VARIANTS:
+        step = time.monotonic()
+        try:
+            from modelviz_app.models import Predictor, load_catalog
+
+            model = load_catalog(variant, variant, None, cache)
+            predictor = Predictor(model, cache)
+            print(f"prepare: {variant} ready ({predictor.backend}) in {time.monotonic() - step:.1f} s")
+        except Exception as exc:  # one missing weights package should not stop the others
+            failures += 1
+            print(f"prepare: {variant}: {exc}", file=sys.stderr)
+    try:
+        paths = train_fashion(cache, log=lambda m: print(f"prepare: {m}"))
+        from modelviz_app.models import Predictor, load_file_model
+
+        for name, path in paths.items():
+            Predictor(load_file_model(name, path, path.parent / "labels.txt"), cache)
+        print(f"prepare: Fashion-MNIST models ready in {paths['fashion-cnn'].parent}")
+    except Exception as exc:
+        failures += 1
+        print(f"prepare: Fashion-MNIST models: {exc}", file=sys.stderr)
+    print(f"prepare: done in {time.monotonic() - start:.1f} s (cache {cache})")
+    return 1 if failures else 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from modelviz_app.models import train_fashion
+    from modelviz_app.paths import cache_root
+
+    cache = cache_root(Path(args.cache_dir) if args.cache_dir else None)
+    paths = train_fashion(cache, force=args.force, log=lambda m: print(f"train-fashion: {m}"))
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="modelviz app", description="the image-classification visualizer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the Streamlit app")
+    serve.add_argument("--config", help=f"configuration YAML (default: ${CONFIG_ENV})")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--address", default="127.0.0.1")
+    serve.set_defaults(func=_serve)
+    for name, func, text in (
+        ("prepare", _prepare, "convert the EfficientNet-Lite weights and train the Fashion-MNIST models, once"),
+        ("train-fashion", _train, "train the Fashion-MNIST models (cached unless --force)"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--cache-dir", help="default: $MODELVIZ_CACHE or ~/.cache/modelviz")
+        if name == "train-fashion":
+            cmd.add_argument("--force", action="store_true", help="retrain even when cached")
+        cmd.set_defaults(func=func)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

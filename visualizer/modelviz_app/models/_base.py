@@ -1,0 +1,60 @@
+"""A loaded classifier: its Keras network, class names, input geometry and preprocessing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["LoadedModel", "fit_image"]
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    keras_model: Any
+    labels: list[str]  # display name per output index
+    label_ids: list[str]  # what dataset folders may be named (ImageNet wnid, or the class name)
+    input_size: tuple[int, int]  # (height, width)
+    channels: int
+    preprocess: Callable[[np.ndarray], np.ndarray]  # float32 0..255 NHWC -> model input
+    key: str  # identifies weights + preprocessing, for caches
+    source: str  # human description (package and version, file)
+    crop: bool = True  # resize the shorter side and centre-crop (photos) rather than stretch (small images)
+    aliases: list[set[str]] = field(default_factory=list)  # extra lower-case names per index
+
+    def fit(self, image: np.ndarray) -> np.ndarray:
+        return fit_image(image, self.input_size, self.channels, self.crop)
+
+    def class_index(self, class_id: str) -> int | None:
+        """The output index for a dataset class named by wnid or by name; None when the model lacks it."""
+        if class_id in self.label_ids:
+            return self.label_ids.index(class_id)
+        lowered = class_id.strip().lower().replace("_", " ")
+        for i, label in enumerate(self.labels):
+            if label.lower() == lowered:
+                return i
+        for i, names in enumerate(self.aliases):
+            if lowered in names:
+                return i
+        return None
+
+
+def fit_image(image: np.ndarray, size: tuple[int, int], channels: int, crop: bool = True) -> np.ndarray:
+    """uint8 HxW[xC] -> float32 HxWxC at the model's size; shorter side resized then centre crop for photos."""
+    pil = Image.fromarray(image)
+    pil = pil.convert("L" if channels == 1 else "RGB")
+    h, w = size
+    if crop and (pil.width, pil.height) != (w, h):
+        scale = max(w / pil.width, h / pil.height)
+        resized = (max(w, round(pil.width * scale)), max(h, round(pil.height * scale)))
+        pil = pil.resize(resized, Image.Resampling.BILINEAR)
+        left, top = (pil.width - w) // 2, (pil.height - h) // 2
+        pil = pil.crop((left, top, left + w, top + h))
+    elif (pil.width, pil.height) != (w, h):
+        pil = pil.resize((w, h), Image.Resampling.BILINEAR)
+    array = np.asarray(pil, dtype=np.float32)
+    return array[..., None] if channels == 1 else array
