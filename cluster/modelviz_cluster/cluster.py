@@ -1,0 +1,414 @@
+"""A small but real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, kwok (fake nodes) and the local Job-pod executor, each a process of its own.
+
+Everything lives in a state directory: certificates, kubeconfigs, etcd data, logs and pid files. ``stop`` ends every
+process it started by pid (checking that the pid still runs the same program), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .binaries import ensure_binaries
+from .pki import Pki, make_pki
+
+__all__ = ["LOCAL_EXECUTOR_LABEL", "Cluster", "ClusterError", "default_state_dir"]
+
+# Pods with this label are run by the local executor instead of being faked by kwok.
+LOCAL_EXECUTOR_LABEL = ("app.kubernetes.io/component", "benchmark")
+SERVICE_CIDR = "10.0.0.0/24"
+_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "executor")
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("MODELVIZ_STATE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "modelviz" / "cluster"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _kubeconfig(server: str, pki: Pki, cert: Path, key: Path, user: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "modelviz", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+        "contexts": [{"name": "modelviz", "context": {"cluster": "modelviz", "user": user, "namespace": "default"}}],
+        "current-context": "modelviz",
+    }
+
+
+@dataclass
+class Cluster:
+    """A local control plane rooted at ``state_dir``; ``start()`` / ``stop()``; ``kubeconfig`` for clients."""
+
+    state_dir: Path = field(default_factory=default_state_dir)
+    nodes: int = 2
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir).resolve()
+        self.logs = self.state_dir / "logs"
+        self.pids = self.state_dir / "pids"
+        self.kubeconfig = self.state_dir / "admin.kubeconfig"
+        self.info_file = self.state_dir / "cluster.json"
+
+    # -- queries -------------------------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        return json.loads(self.info_file.read_text()) if self.info_file.exists() else {}
+
+    def _pid(self, name: str) -> int | None:
+        path = self.pids / f"{name}.pid"
+        if not path.exists():
+            return None
+        try:
+            pid = int(path.read_text().split()[0])
+        except (ValueError, IndexError):
+            return None
+        return pid if _alive(pid, path.read_text().split(maxsplit=1)[1:]) else None
+
+    def running(self) -> dict[str, int | None]:
+        return {name: self._pid(name) for name in _ORDER}
+
+    def kubectl(
+        self, *args: str, check: bool = True, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        binary = self.info().get("binaries", {}).get("kubectl") or "kubectl"
+        return subprocess.run(
+            [binary, f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            input=input_text,
+            timeout=120,
+        )
+
+    def log_tails(self, lines: int = 40) -> str:
+        out = []
+        for name in _ORDER:
+            path = self.logs / f"{name}.log"
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"----- {name} ({path}) -----\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 120.0) -> None:
+        if any(self.running().values()):
+            raise ClusterError(f"a cluster already runs from {self.state_dir}; stop it first")
+        binaries = ensure_binaries()
+        for directory in (self.logs, self.pids):
+            directory.mkdir(parents=True, exist_ok=True)
+        pki = make_pki(self.state_dir / "pki")
+        ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kwok")}
+        server = f"https://127.0.0.1:{ports['apiserver']}"
+        self.kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, pki, pki.admin_cert, pki.admin_key, "admin")))
+        kcm_config = self.state_dir / "controller-manager.kubeconfig"
+        kcm_config.write_text(
+            yaml.safe_dump(
+                _kubeconfig(
+                    server, pki, pki.controller_manager_cert, pki.controller_manager_key, "kube-controller-manager"
+                )
+            )
+        )
+        sched_config = self.state_dir / "scheduler.kubeconfig"
+        sched_config.write_text(
+            yaml.safe_dump(_kubeconfig(server, pki, pki.scheduler_cert, pki.scheduler_key, "kube-scheduler"))
+        )
+        self.info_file.write_text(
+            json.dumps(
+                {"server": server, "ports": ports, "binaries": {k: str(v) for k, v in binaries.items()}}, indent=2
+            )
+        )
+        etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+        peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
+        try:
+            self._spawn(
+                "etcd",
+                [
+                    str(binaries["etcd"]),
+                    f"--data-dir={self.state_dir / 'etcd'}",
+                    "--name=default",
+                    f"--listen-client-urls={etcd_url}",
+                    f"--advertise-client-urls={etcd_url}",
+                    f"--listen-peer-urls={peer_url}",
+                    f"--initial-advertise-peer-urls={peer_url}",
+                    f"--initial-cluster=default={peer_url}",
+                    "--unsafe-no-fsync=true",  # as envtest: test data need no durability
+                    "--log-level=warn",
+                ],
+            )
+            self._wait_http(f"{etcd_url}/health", timeout, "etcd")
+            self._spawn(
+                "kube-apiserver",
+                [
+                    str(binaries["kube-apiserver"]),
+                    f"--etcd-servers={etcd_url}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={ports['apiserver']}",
+                    f"--cert-dir={self.state_dir / 'pki'}",
+                    f"--tls-cert-file={pki.serving_cert}",
+                    f"--tls-private-key-file={pki.serving_key}",
+                    f"--client-ca-file={pki.ca_cert}",
+                    f"--service-account-key-file={pki.sa_pub}",
+                    f"--service-account-signing-key-file={pki.sa_key}",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--authorization-mode=RBAC",
+                    "--allow-privileged=true",
+                    "--enable-priority-and-fairness=false",
+                    # Loopback is not a valid endpoint for the "kubernetes" Service; nothing in-cluster needs it.
+                    "--endpoint-reconciler-type=none",
+                    "--profiling=false",
+                    "--v=1",
+                ],
+            )
+            self._wait_readyz(server, pki, timeout)
+            self._spawn(
+                "kube-controller-manager",
+                [
+                    str(binaries["kube-controller-manager"]),
+                    f"--kubeconfig={kcm_config}",
+                    f"--authentication-kubeconfig={kcm_config}",
+                    f"--authorization-kubeconfig={kcm_config}",
+                    "--bind-address=127.0.0.1",
+                    "--secure-port=0",
+                    "--leader-elect=false",
+                    "--use-service-account-credentials=true",
+                    f"--service-account-private-key-file={pki.sa_key}",
+                    f"--root-ca-file={pki.ca_cert}",
+                    f"--cluster-signing-cert-file={pki.ca_cert}",
+                    f"--cluster-signing-key-file={pki.ca_key}",
+                    # Pod IPs come from kwok, so node CIDR allocation is off; kwok renews the node leases that the
+                    # node-lifecycle controller watches (it also lifts the not-ready taint).
+                    "--controllers=*,-node-ipam-controller",
+                    "--concurrent-gc-syncs=5",
+                    "--v=1",
+                ],
+            )
+            self._spawn(
+                "kube-scheduler",
+                [
+                    str(binaries["kube-scheduler"]),
+                    f"--kubeconfig={sched_config}",
+                    f"--authentication-kubeconfig={sched_config}",
+                    f"--authorization-kubeconfig={sched_config}",
+                    "--bind-address=127.0.0.1",
+                    "--secure-port=0",
+                    "--leader-elect=false",
+                    "--v=1",
+                ],
+            )
+            # kwok manages only nodes whose lease it holds: a lease left by an earlier run would stall it until expiry.
+            self.kubectl("delete", "leases", "--all", "-n", "kube-node-lease", "--ignore-not-found", check=False)
+            kwok_config = self.state_dir / "kwok.yaml"
+            stages = resources.files("modelviz_cluster").joinpath("kwok.yaml").read_text()
+            kwok_config.write_text(
+                stages.replace("LOCAL_EXECUTOR_KEY", LOCAL_EXECUTOR_LABEL[0]).replace(
+                    "LOCAL_EXECUTOR_VALUE", LOCAL_EXECUTOR_LABEL[1]
+                )
+            )
+            self._spawn(
+                "kwok",
+                [
+                    str(binaries["kwok"]),
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--config={kwok_config}",
+                    f"--server-address=127.0.0.1:{ports['kwok']}",
+                ],
+            )
+            self._spawn(
+                "executor",
+                [
+                    sys.executable,
+                    "-m",
+                    "modelviz_cluster.executor",
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--selector={LOCAL_EXECUTOR_LABEL[0]}={LOCAL_EXECUTOR_LABEL[1]}",
+                    f"--work-dir={self.state_dir / 'executor'}",
+                ],
+            )
+            self._create_nodes()
+            self._wait_nodes_ready(timeout)
+            self._wait_default_service_account(timeout)
+        except BaseException:
+            sys.stderr.write(self.log_tails())
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 20.0) -> list[str]:
+        """Stop every process this state directory started, newest first; returns their names."""
+        stopped = []
+        for name in reversed(_ORDER):
+            pid = self._pid(name)
+            if pid is not None:
+                _terminate(pid, timeout)
+                stopped.append(name)
+            (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        return stopped
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = (self.logs / f"{name}.log").open("ab")
+        env = dict(os.environ)
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        )
+        log.close()
+        (self.pids / f"{name}.pid").write_text(f"{proc.pid} {Path(argv[0]).name}")
+        time.sleep(0.2)
+        if proc.poll() is not None:
+            raise ClusterError(f"{name} exited at once with {proc.returncode}; see {self.logs / (name + '.log')}")
+
+    def _wait_http(self, url: str, timeout: float, what: str, context: ssl.SSLContext | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=5, context=context) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError) as exc:
+                last = str(exc)
+            time.sleep(0.25)
+        raise ClusterError(f"{what} not ready at {url} after {timeout:.0f}s: {last}")
+
+    def _wait_readyz(self, server: str, pki: Pki, timeout: float) -> None:
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        self._wait_http(f"{server}/readyz", timeout, "kube-apiserver", context)
+
+    def _create_nodes(self) -> None:
+        nodes = []
+        for index in range(self.nodes):
+            nodes.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": f"kwok-node-{index}",
+                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {
+                            "kubernetes.io/hostname": f"kwok-node-{index}",
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
+                            "type": "kwok",
+                        },
+                    },
+                    "spec": {},
+                }
+            )
+        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(nodes))
+
+    def _wait_nodes_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.kubectl("get", "nodes", "-o", "json", check=False)
+            if out.returncode == 0:
+                items = json.loads(out.stdout)["items"]
+                ready = [
+                    n
+                    for n in items
+                    if any(
+                        c["type"] == "Ready" and c["status"] == "True"
+                        for c in n.get("status", {}).get("conditions", [])
+                    )
+                ]
+                if len(ready) >= self.nodes:
+                    return
+            time.sleep(0.5)
+        raise ClusterError(f"kwok nodes not Ready after {timeout:.0f}s")
+
+    def _wait_default_service_account(self, timeout: float) -> None:
+        # Pods are refused until the controller-manager has created the namespace's default ServiceAccount.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0:
+                return
+            time.sleep(0.5)
+        raise ClusterError("the controller-manager did not create the default ServiceAccount")
+
+
+def _alive(pid: int, expected: list[str]) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if not expected:
+        return True
+    # The pid may have been reused by another program since it was written.
+    return any(expected[0].encode() in part for part in cmdline[:3])
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _exists(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        if not _exists(pid):
+            return
+        time.sleep(0.1)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        # A zombie child of ours has exited already; reap it.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (OSError, IndexError):
+        return False
+    return status != "Z"
+
+
+def iter_pids(state_dir: Path) -> Iterator[int]:
+    for path in (state_dir / "pids").glob("*.pid"):
+        try:
+            yield int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue

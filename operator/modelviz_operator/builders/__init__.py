@@ -1,0 +1,60 @@
+"""Pure functions from a ModelVisualizer spec to the manifests of its children (no cluster access)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import ModelVisualizerSpec
+from ._common import FIELD_MANAGER, MANAGED_BY, Owner, labels, selector_labels
+from .configmap import app_config, build_configmap
+from .deployment import build_deployment, desired_replicas
+from .scaling import build_hpa, build_pdb
+from .service import build_service, internal_url
+
+__all__ = [
+    "FIELD_MANAGER",
+    "MANAGED_BY",
+    "Children",
+    "Owner",
+    "app_config",
+    "build_children",
+    "build_configmap",
+    "build_deployment",
+    "build_hpa",
+    "build_pdb",
+    "build_service",
+    "desired_replicas",
+    "internal_url",
+    "labels",
+    "selector_labels",
+]
+
+# (apiVersion, kind) of every child kind the operator may create, in apply order.
+CHILD_KINDS: tuple[tuple[str, str], ...] = (
+    ("v1", "ConfigMap"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("policy/v1", "PodDisruptionBudget"),
+)
+
+
+@dataclass(frozen=True)
+class Children:
+    """What should exist (``apply``) and which optional kinds should not (``absent``: (apiVersion, kind, name))."""
+
+    apply: tuple[dict[str, Any], ...]
+    absent: tuple[tuple[str, str, str], ...]
+
+
+def build_children(owner: Owner, spec: ModelVisualizerSpec) -> Children:
+    apply = [build_configmap(owner, spec), build_deployment(owner, spec), build_service(owner, spec)]
+    absent: list[tuple[str, str, str]] = []
+    for builder, (api_version, kind) in ((build_hpa, CHILD_KINDS[3]), (build_pdb, CHILD_KINDS[4])):
+        manifest = builder(owner, spec)
+        if manifest is None:
+            absent.append((api_version, kind, owner.name))
+        else:
+            apply.append(manifest)
+    return Children(apply=tuple(apply), absent=tuple(absent))

@@ -1,0 +1,136 @@
+"""The few Kubernetes API calls the operator makes (server-side apply, reads, status patches).
+
+Kept in one module so the RBAC rules in ``deploy/`` can be checked against what is really called here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
+
+from .api import GROUP, PLURAL, VERSION
+from .builders import FIELD_MANAGER
+
+__all__ = [
+    "ApiException",
+    "apply",
+    "configure",
+    "delete_owned",
+    "get",
+    "get_visualizer",
+    "list_objects",
+    "patch_status",
+    "pvc_exists",
+]
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_dynamic: DynamicClient | None = None
+_api_client: client.ApiClient | None = None
+
+
+def configure() -> None:
+    """Load credentials: in-cluster service account first, then the kubeconfig ($KUBECONFIG)."""
+    global _dynamic, _api_client
+    with _lock:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        _api_client = client.ApiClient()
+        _dynamic = None
+
+
+def _dyn() -> DynamicClient:
+    global _dynamic, _api_client
+    with _lock:
+        if _api_client is None:
+            _api_client = client.ApiClient()
+        if _dynamic is None:
+            _dynamic = DynamicClient(_api_client)
+        return _dynamic
+
+
+def _resource(api_version: str, kind: str) -> Any:
+    return _dyn().resources.get(api_version=api_version, kind=kind)
+
+
+def get(api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        obj = _resource(api_version, kind).get(name=name, namespace=namespace)
+    except NotFoundError:
+        return None
+    result: dict[str, Any] = obj.to_dict()
+    return result
+
+
+def list_objects(api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    items = _resource(api_version, kind).get(namespace=namespace, label_selector=selector)
+    return [item.to_dict() for item in items.items]
+
+
+def apply(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Server-side apply with the operator's field manager; an unchanged manifest persists nothing."""
+    meta = manifest["metadata"]
+    obj = _resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
+        body=manifest,
+        name=meta["name"],
+        namespace=meta.get("namespace"),
+        field_manager=FIELD_MANAGER,
+        # The operator is the only writer of what it declares: hand edits of those fields are reverted.
+        force_conflicts=True,
+    )
+    result: dict[str, Any] = obj.to_dict()
+    return result
+
+
+def delete_owned(api_version: str, kind: str, namespace: str, name: str, owner_uid: str) -> bool:
+    """Delete an object only if this owner controls it; True when something was deleted."""
+    current = get(api_version, kind, namespace, name)
+    if current is None:
+        return False
+    refs = current.get("metadata", {}).get("ownerReferences") or []
+    if not any(ref.get("uid") == owner_uid for ref in refs):
+        return False
+    try:
+        _resource(api_version, kind).delete(name=name, namespace=namespace)
+    except NotFoundError:
+        return False
+    return True
+
+
+def get_visualizer(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        obj = client.CustomObjectsApi().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return cast(dict[str, Any], obj)
+
+
+def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Merge-patch the status subresource (None values delete fields)."""
+    try:
+        client.CustomObjectsApi().patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+        )
+    except ApiException as exc:
+        if exc.status != 404:  # deleted meanwhile: nothing to report on
+            raise
+
+
+def pvc_exists(namespace: str, name: str) -> bool:
+    try:
+        client.CoreV1Api().read_namespaced_persistent_volume_claim(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True

@@ -1,0 +1,192 @@
+"""Status derived from the children's real state (pure: objects in, status dict out).
+
+Conditions follow the Kubernetes API conventions and kstatus: Ready, Progressing and Degraded, each with
+observedGeneration and a lastTransitionTime that moves only when the condition's status changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .api import ModelVisualizerSpec
+from .builders import Owner, desired_replicas, internal_url, selector_labels
+
+__all__ = ["Problem", "condition", "derive_status", "merge_conditions", "now_iso", "selector_string"]
+
+# Waiting reasons that mean a pod will not become ready by itself.
+_BROKEN_WAITING = {
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "InvalidImageName",
+    "RunContainerError",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the schema cannot catch (unknown catalog model, missing claim): Degraded, with this reason."""
+
+    reason: str
+    message: str
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def selector_string(owner: Owner) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(selector_labels(owner).items()))
+
+
+def condition(kind: str, status: bool | None, reason: str, message: str, generation: int | None) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "Unknown" if status is None else ("True" if status else "False"),
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+    }
+
+
+def merge_conditions(
+    previous: Sequence[dict[str, Any]], fresh: Iterable[dict[str, Any]], now: str
+) -> list[dict[str, Any]]:
+    """Fresh conditions, each keeping its lastTransitionTime while its status holds; other types kept as they are."""
+    old = {c.get("type"): c for c in previous}
+    merged: dict[str, dict[str, Any]] = {c["type"]: c for c in previous if c.get("type")}
+    for cond in fresh:
+        before = old.get(cond["type"])
+        stamp = before.get("lastTransitionTime") if before and before.get("status") == cond["status"] else None
+        merged[cond["type"]] = {**cond, "lastTransitionTime": stamp or now}
+    order = ["Ready", "Progressing", "Degraded", "BenchmarkPassed"]
+    return sorted(merged.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
+
+
+def _pod_trouble(pods: Sequence[dict[str, Any]]) -> tuple[str, str] | None:
+    """The first pod condition that will not heal by waiting: (reason, message)."""
+    for pod in pods:
+        name = pod.get("metadata", {}).get("name", "?")
+        if pod.get("metadata", {}).get("deletionTimestamp"):
+            continue
+        status = pod.get("status") or {}
+        for cs in status.get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _BROKEN_WAITING:
+                detail = waiting.get("message") or ""
+                restarts = cs.get("restartCount", 0)
+                text = f"pod {name} container {cs.get('name')}: {waiting['reason']} after {restarts} restarts"
+                return waiting["reason"], f"{text}: {detail}".rstrip(": ")
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("reason"):
+                return "Unschedulable", f"pod {name} cannot be scheduled: {cond.get('message', '')}".rstrip(": ")
+    return None
+
+
+def _external_url(service: dict[str, Any] | None, port: int) -> str | None:
+    if not service:
+        return None
+    for ingress in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        host = ingress.get("hostname") or ingress.get("ip")
+        if host:
+            return f"http://{host}/" if port == 80 else f"http://{host}:{port}/"
+    return None
+
+
+def derive_status(
+    *,
+    owner: Owner,
+    spec: ModelVisualizerSpec,
+    generation: int,
+    deployment: dict[str, Any] | None,
+    service: dict[str, Any] | None,
+    pods: Sequence[dict[str, Any]],
+    problems: Sequence[Problem],
+    previous_conditions: Sequence[dict[str, Any]],
+    now: str | None = None,
+) -> dict[str, Any]:
+    """The status subresource's content (without the benchmark fields)."""
+    now = now or now_iso()
+    want = desired_replicas(spec)
+    dep_status = (deployment or {}).get("status") or {}
+    dep_spec = (deployment or {}).get("spec") or {}
+    target = want if want is not None else int(dep_spec.get("replicas", 1))
+    replicas = int(dep_status.get("replicas", 0))
+    ready = int(dep_status.get("readyReplicas", 0))
+    available = int(dep_status.get("availableReplicas", 0))
+    updated = int(dep_status.get("updatedReplicas", 0))
+    dep_generation_seen = deployment is not None and int(dep_status.get("observedGeneration", 0)) >= int(
+        (deployment.get("metadata") or {}).get("generation", 0)
+    )
+    dep_conditions = {c.get("type"): c for c in dep_status.get("conditions") or []}
+    deadline = dep_conditions.get("Progressing", {})
+    deadline_exceeded = deadline.get("status") == "False" and deadline.get("reason") == "ProgressDeadlineExceeded"
+
+    rolling = deployment is None or not dep_generation_seen or updated < target or replicas > target
+    trouble = _pod_trouble(pods)
+
+    external = _external_url(service, spec.service.port)
+    internal = internal_url(owner, spec)
+    svc_type = spec.service.type
+    lb_note = ""
+    if svc_type == "LoadBalancer" and external is None:
+        lb_note = "; waiting for the load balancer's external address"
+
+    degraded: tuple[str, str] | None = None
+    if problems:
+        degraded = (problems[0].reason, "; ".join(p.message for p in problems))
+    elif trouble and trouble[0] != "Unschedulable":
+        degraded = trouble
+    elif deadline_exceeded:
+        degraded = ("ProgressDeadlineExceeded", deadline.get("message", "rollout did not finish in time"))
+
+    if spec.suspend:
+        ready_cond = condition("Ready", False, "Suspended", "suspended: scaled to zero on request", generation)
+        progressing = condition("Progressing", False, "Suspended", "suspended", generation)
+    elif target == 0:
+        ready_cond = condition("Ready", True, "ScaledToZero", "scaled to zero replicas", generation)
+        shrinking = replicas > 0
+        progressing = condition(
+            "Progressing", shrinking, "ScalingDown" if shrinking else "Idle", f"{replicas} replicas left", generation
+        )
+    else:
+        where = f"{external or internal}{lb_note}"
+        if available >= target:
+            text = f"{ready}/{target} replicas ready at {where}" + (", rolling out" if rolling else "")
+            ready_cond = condition("Ready", True, "Available", text, generation)
+        else:
+            why = trouble[1] if trouble else "waiting for pods to become ready"
+            reason = trouble[0] if trouble else ("Creating" if deployment is None else "Unavailable")
+            ready_cond = condition("Ready", False, reason, f"{ready}/{target} replicas ready: {why}", generation)
+        if degraded and not problems:
+            # Stalled: waiting will not help, so the rollout is not progressing.
+            progressing = condition("Progressing", False, degraded[0], degraded[1], generation)
+        elif rolling or available < target:
+            text = f"{updated}/{target} replicas updated, {available} available"
+            progressing = condition("Progressing", True, "RollingOut", text, generation)
+        else:
+            progressing = condition("Progressing", False, "Complete", "rollout complete", generation)
+    if degraded:
+        degraded_cond = condition("Degraded", True, degraded[0], degraded[1], generation)
+        if ready_cond["status"] == "True" and problems:
+            ready_cond = {**ready_cond, "message": f"{ready_cond['message']}; but {degraded[1]}"}
+    else:
+        degraded_cond = condition("Degraded", False, "AsExpected", "", generation)
+
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": merge_conditions(previous_conditions, [ready_cond, progressing, degraded_cond], now),
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "updatedReplicas": updated,
+        "selector": selector_string(owner),
+        "models": ",".join(m.name for m in spec.models),
+        "url": external or internal,
+        "internalUrl": internal,
+        "externalUrl": external,
+    }
+    return status
