@@ -1,6 +1,6 @@
 """Re-capture the real ab reports in ``tests/bench/data/`` (run by hand, not by pytest).
 
-    python -m tests.bench.capture_reports
+    python -m tests.bench.capture_reports [CASE ...]
 
 Each case runs the real ``ab`` against a local server from ``servers.py`` (or a closed port) and stores
 ``<name>.txt`` (ab's stdout), ``<name>.stderr.txt`` and one line in ``index.json`` (arguments, exit code).
@@ -12,8 +12,13 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from modelviz_bench._probe import wait_until_answering
 
 from tests.bench.servers import free_port, serve
 
@@ -56,22 +61,59 @@ def _interrupted(args: list[str], url: str, after_s: float) -> subprocess.Comple
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
-def main() -> int:
+@contextmanager
+def _streamlit() -> Iterator[str]:
+    """A minimal ``streamlit run`` app on 127.0.0.1 (the visualizer's server stack: Starlette on uvicorn)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "app.py"
+        script.write_text("import streamlit as st\n\nst.write('hello')\n")
+        port = free_port()
+        cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address=127.0.0.1"]
+        cmd += [f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            if not wait_until_answering(url + "_stcore/health", 120).ok:
+                raise RuntimeError("streamlit did not start")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+# Real Streamlit 1.x (uvicorn): ab -k gets no keep-alive because ab speaks HTTP/1.0.
+STREAMLIT_CASES: dict[str, list[str]] = {
+    "streamlit_root": [*_Q, "-n", "1000", "-c", "20", "-s", "10"],
+    "streamlit_keepalive": [*_Q, "-n", "1000", "-c", "20", "-k", "-s", "10"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    only = set(sys.argv[1:] if argv is None else argv)  # capture only these cases (default: all)
     DATA.mkdir(exist_ok=True)
-    index: dict[str, dict[str, object]] = {}
+    index_path = DATA / "index.json"
+    index: dict[str, dict[str, object]] = json.loads(index_path.read_text()) if index_path.exists() else {}
+    if not only or only & set(STREAMLIT_CASES):
+        with _streamlit() as url:
+            for name, args in STREAMLIT_CASES.items():
+                if not only or name in only:
+                    _store(index, name, "streamlit", args, _run_ab(args, url))
     for name, (behaviour, args) in CASES.items():
+        if only and name not in only:
+            continue
         if behaviour is None:
             proc = _run_ab(args, f"http://127.0.0.1:{free_port()}/")
         else:
             with serve(behaviour) as url:
                 proc = _run_ab(args, url)
         _store(index, name, behaviour, args, proc)
-    # ab interrupted by SIGINT while the server hangs after HANG_AFTER answers.
-    args = [*_Q, "-n", "1000", "-c", "10", "-s", "20"]
-    with serve("hangafter") as url:
-        proc = _interrupted(args, url, after_s=1.0)
-    _store(index, "interrupted", "hangafter", [*args, "(SIGINT after 1 s)"], proc)
-    (DATA / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    if not only or "interrupted" in only:
+        # ab interrupted by SIGINT while the server hangs after HANG_AFTER answers.
+        args = [*_Q, "-n", "1000", "-c", "10", "-s", "20"]
+        with serve("hangafter") as url:
+            proc = _interrupted(args, url, after_s=1.0)
+        _store(index, "interrupted", "hangafter", [*args, "(SIGINT after 1 s)"], proc)
+    index_path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     return 0
 
 

@@ -163,3 +163,32 @@ def test_write_errors_line_and_decimal_percentiles() -> None:
     text = text.replace("  99%     51", "  99%     51.5")
     r = parse_report(text)
     assert (r.write_errors, r.p99_ms) == (7, 51.5)
+
+
+@pytest.mark.parametrize("name", ["streamlit_root", "streamlit_keepalive"])
+def test_real_streamlit_reports(name: str) -> None:
+    r = report(name)
+    assert (r.server_software, r.document_length, r.complete, r.failed, r.non_2xx) == ("uvicorn", 7863, 1000, 0, 0)
+    # ab -k asks for keep-alive over HTTP/1.0; uvicorn closes the connection anyway.
+    assert r.keep_alive == 0
+    assert r.total_transferred == 8152000 and r.html_transferred == 7863000
+    assert judge(r) is None
+
+
+def test_streamlit_report_figures() -> None:
+    assert figures(report("streamlit_root")) == {
+        "rps": 760.11,
+        "meanMs": 26.312,
+        "p50Ms": 26.0,
+        "p90Ms": 36.0,
+        "p95Ms": 40.0,
+        "p99Ms": 62.0,
+        "maxMs": 63.0,
+        "complete": 1000,
+        "failed": 0,
+        "non2xx": 0,
+        "keepAliveRequests": 0,
+        "transferKBps": 6051.21,
+        "timeTakenSeconds": 1.316,
+        "serverSoftware": "uvicorn",
+    }
