@@ -1,8 +1,28 @@
 """Run Apache Bench once against a URL and turn the outcome into one JSON result.
 
-``python -m modelviz_bench --url URL [--requests N] [--concurrency C] [--keep-alive] [--timeout S] [--wait S]
-[--output PATH]``: wait until the URL answers, run ``ab -q -r -n N -c C [-k] -s S URL``, write the result to
-``--output`` (default ``/dev/termination-log`` when writable) and stdout, exit 0 or the reason's code.
+    python -m modelviz_bench --url URL [--requests 5000] [--concurrency 50] [--keep-alive] [--timeout 30]
+                             [--wait 300] [--output PATH]
+
+1. Wait (at most --wait seconds, backoff 0.25 s doubling to 5 s) until URL answers HTTP with any status.
+2. Run ``ab -q -r -n N -c C [-k] -s TIMEOUT URL`` (a URL without a path gets ``/``).
+3. Print ONE compact JSON line (<= 4096 bytes: Kubernetes' termination message cap) on stdout and write it to
+   --output (default ``/dev/termination-log`` when it exists and is writable; progress goes to stderr).
+
+Success, exit 0::
+
+    {"ok": true, "url", "requests", "concurrency", "keepAlive", "waitedSeconds", "rps", "meanMs", "p50Ms", "p90Ms",
+     "p95Ms", "p99Ms", "maxMs", "complete", "failed", "non2xx", "keepAliveRequests", "transferKBps",
+     "timeTakenSeconds", "serverSoftware"}
+
+Fault, exit code per reason (see ``_result.EXIT_CODES``)::
+
+    {"ok": false, "reason", "message", "url", "requests", "concurrency", "keepAlive", ...figures if any}
+
+Reasons: InvalidArguments (2), Non2xxResponses (3), RequestsFailed (4, adds "failures": {connect, receive,
+length, exceptions}), EmptyResponses (5), ServiceNotReady (10), AbMissing (11), AbFailed (12, adds "stderrTail",
+"abErrors", "complete" when ab said), Timeout (13: a response took longer than --timeout; same extras),
+UnparsableOutput (14), Terminated (143: SIGTERM/SIGINT; ab is stopped and its figures so far are included).
+Latency figures are null when ab printed no percentile table (a single request).
 """
 
 from __future__ import annotations
