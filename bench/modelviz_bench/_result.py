@@ -27,7 +27,7 @@ EXIT_CODES: dict[str, int] = {
 REASONS = tuple(EXIT_CODES)
 
 # Text fields that may be cut to fit, longest-lived first to go.
-_SHRINKABLE = ("stderrTail", "message", "abErrors", "serverSoftware", "url")
+_SHRINKABLE = ("stderrTail", "stdoutTail", "message", "abErrors", "serverSoftware", "url")
 
 
 def _r(value: float | None) -> float | None:
