@@ -196,7 +196,11 @@ class Autoscaling(_Model):
     min_replicas: int = Field(default=1, description="Fewest replicas the autoscaler keeps.", ge=1, le=1000)
     max_replicas: int = Field(description="Most replicas the autoscaler may run.", ge=1, le=1000)
     target_cpu_utilization_percentage: int = Field(
-        default=80, description="Average CPU utilization (percent of requests) to aim for.", ge=1, le=100
+        default=80,
+        alias="targetCPUUtilizationPercentage",
+        description="Average CPU utilization (percent of requests) to aim for.",
+        ge=1,
+        le=100,
     )
 
 

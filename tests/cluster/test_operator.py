@@ -1,0 +1,311 @@
+"""The operator end to end against the local control plane: children, columns, scale, edits, drift, deletion."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import OperatorProcess
+from tests.kube_helpers import REPO, Kubectl, condition, wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+def visualizer(name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "models": [{"name": "effnet-lite0", "catalog": "efficientnet-lite0"}],
+        "dataset": {"catalog": "imagenet-sample"},
+    }
+    body.update(spec)
+    return {"apiVersion": "modelviz.io/v1alpha1", "kind": "ModelVisualizer", "metadata": {"name": name}, "spec": body}
+
+
+def explain(kubectl: Kubectl, namespace: str, operator: OperatorProcess) -> Any:
+    def dump() -> str:
+        objects = kubectl("get", "mviz,deploy,svc,cm,hpa,pdb,pods", "-n", namespace, "-o", "wide", check=False)
+        status = kubectl("get", "mviz", "-n", namespace, "-o", "yaml", check=False)
+        return f"{objects.stdout}{objects.stderr}\n{status.stdout}\n--- operator log ---\n{operator.logs()}"
+
+    return dump
+
+
+def wait_ready(kubectl: Kubectl, namespace: str, name: str, operator: OperatorProcess) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        obj = kubectl.get("mviz", name, namespace)
+        cond = condition(obj, "Ready")
+        generation = (obj or {}).get("metadata", {}).get("generation")
+        fresh = (obj or {}).get("status", {}).get("observedGeneration") == generation
+        return obj if cond and cond["status"] == "True" and fresh else None
+
+    return wait_for(ready, timeout=60, what=f"{name} Ready", explain=explain(kubectl, namespace, operator))
+
+
+def test_minimal_example_yields_children_and_columns(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", str(REPO / "examples" / "minimal.yaml"))
+    obj = wait_ready(kubectl, namespace, "minimal", operator)
+    for kind, name in (("configmap", "minimal-config"), ("deployment", "minimal"), ("service", "minimal")):
+        child = kubectl.get(kind, name, namespace)
+        assert child is not None, f"{kind}/{name} missing"
+        refs = child["metadata"]["ownerReferences"]
+        assert refs[0]["uid"] == obj["metadata"]["uid"] and refs[0]["controller"] is True
+    service = kubectl.get("service", "minimal", namespace)
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["sessionAffinity"] == "ClientIP"
+    assert kubectl.get("deployment", "minimal", namespace)["spec"]["replicas"] == 1
+    status = obj["status"]
+    assert status["readyReplicas"] == 1
+    assert status["url"] == f"http://minimal.{namespace}.svc.cluster.local/"
+    assert condition(obj, "Ready")["observedGeneration"] == obj["metadata"]["generation"]
+    table = kubectl("get", "mviz", "minimal", "-n", namespace).stdout
+    header = table.splitlines()[0].split()
+    assert header == ["NAME", "MODELS", "REPLICAS", "READY", "STATUS", "URL", "RPS", "P99", "AGE"]
+    assert "effnet-lite0" in table and "Available" in table
+    events = kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.kind=ModelVisualizer")
+    assert "Created" in events.stdout
+
+
+def test_scale_subresource_and_pod_disruption_budget(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(visualizer("scaled"), namespace)
+    wait_ready(kubectl, namespace, "scaled", operator)
+    kubectl("scale", "mviz/scaled", "--replicas=3", "-n", namespace)
+    obj = wait_for(
+        lambda: (
+            (o := kubectl.get("mviz", "scaled", namespace))
+            and o["status"].get("readyReplicas") == 3
+            and condition(o, "Ready")["status"] == "True"
+            and o
+        ),
+        timeout=60,
+        what="3 ready replicas after kubectl scale",
+        explain=explain(kubectl, namespace, operator),
+    )
+    assert obj["spec"]["replicas"] == 3
+    raw = f"/apis/modelviz.io/v1alpha1/namespaces/{namespace}/modelvisualizers/scaled/scale"
+    scale = json.loads(kubectl("get", "--raw", raw).stdout)
+    assert scale["status"]["replicas"] == 3
+    assert "app.kubernetes.io/instance=scaled" in scale["status"]["selector"]
+    pdb = wait_for(lambda: kubectl.get("pdb", "scaled", namespace), timeout=30, what="the PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    kubectl("scale", "mviz/scaled", "--replicas=1", "-n", namespace)
+    wait_for(lambda: kubectl.get("pdb", "scaled", namespace) is None, timeout=30, what="the PDB to go at 1 replica")
+
+
+def test_edit_rolls_pods_and_autoscaling_creates_hpa(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(visualizer("edited"), namespace)
+    wait_ready(kubectl, namespace, "edited", operator)
+    before = kubectl.get("deployment", "edited", namespace)["spec"]["template"]["metadata"]["annotations"]
+    edited = visualizer(
+        "edited",
+        models=[
+            {"name": "effnet-lite0", "catalog": "efficientnet-lite0"},
+            {"name": "effnet-lite1", "catalog": "efficientnet-lite1"},
+        ],
+        replicas=2,
+        autoscaling={"minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 70},
+        service={"type": "NodePort", "nodePort": 30080, "port": 8080},
+    )
+    kubectl.apply(edited, namespace)
+    hpa = wait_for(lambda: kubectl.get("hpa", "edited", namespace), timeout=30, what="the HPA")
+    assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] == 5
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    config = yaml.safe_load(kubectl.get("configmap", "edited-config", namespace)["data"]["config.yaml"])
+    assert [m["name"] for m in config["models"]] == ["effnet-lite0", "effnet-lite1"]
+    after = kubectl.get("deployment", "edited", namespace)["spec"]["template"]["metadata"]["annotations"]
+    assert after["modelviz.io/config-hash"] != before["modelviz.io/config-hash"]
+    service = kubectl.get("service", "edited", namespace)
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"][0]["nodePort"] == 30080 and service["spec"]["ports"][0]["port"] == 8080
+    obj = wait_ready(kubectl, namespace, "edited", operator)
+    assert obj["status"]["models"] == "effnet-lite0,effnet-lite1"
+    assert obj["status"]["url"].endswith(":8080/")
+    kubectl.apply(visualizer("edited"), namespace)
+    wait_for(lambda: kubectl.get("hpa", "edited", namespace) is None, timeout=30, what="the HPA to be removed")
+
+
+def test_drift_is_repaired(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:
+    kubectl.apply(visualizer("drift"), namespace)
+    wait_ready(kubectl, namespace, "drift", operator)
+    old_uid = kubectl.get("service", "drift", namespace)["metadata"]["uid"]
+    started = time.monotonic()
+    kubectl("delete", "service", "drift", "-n", namespace)
+    service = wait_for(
+        lambda: (s := kubectl.get("service", "drift", namespace)) and s["metadata"]["uid"] != old_uid and s,
+        timeout=30,
+        what="the deleted Service to come back",
+        explain=explain(kubectl, namespace, operator),
+    )
+    assert service["spec"]["sessionAffinity"] == "ClientIP"
+    assert time.monotonic() - started < 30
+    # A hand edit of a field the operator owns is reverted.
+    kubectl("patch", "service", "drift", "-n", namespace, "--type=merge", "-p", '{"spec":{"sessionAffinity":"None"}}')
+    wait_for(
+        lambda: kubectl.get("service", "drift", namespace)["spec"]["sessionAffinity"] == "ClientIP",
+        timeout=30,
+        what="the hand edit to be reverted",
+    )
+    kubectl("delete", "configmap", "drift-config", "-n", namespace)
+    wait_for(lambda: kubectl.get("configmap", "drift-config", namespace), timeout=30, what="the ConfigMap to return")
+
+
+def test_reconcile_with_nothing_changed_writes_nothing(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(visualizer("quiet"), namespace)
+    wait_ready(kubectl, namespace, "quiet", operator)
+    time.sleep(3)  # let the last status writes settle
+
+    def versions() -> dict[str, str]:
+        items = kubectl.json("get", "mviz,deploy,svc,cm", "-n", namespace)["items"]
+        return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+
+    before = versions()
+    # Touching an unrelated label triggers a full reconcile through the update handler.
+    kubectl("label", "mviz", "quiet", "-n", namespace, "touched=yes")
+    time.sleep(5)
+    after = versions()
+    changed = {k for k in before if before[k] != after.get(k) and not k.startswith("ModelVisualizer/")}
+    assert not changed, f"reconcile rewrote {changed}"
+
+
+def test_deleting_the_resource_removes_its_children(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(visualizer("gone", replicas=2), namespace)
+    wait_ready(kubectl, namespace, "gone", operator)
+    kubectl("delete", "mviz", "gone", "-n", namespace)
+    for kind, name in (("deployment", "gone"), ("service", "gone"), ("configmap", "gone-config"), ("pdb", "gone")):
+        wait_for(lambda k=kind, n=name: kubectl.get(k, n, namespace) is None, timeout=60, what=f"{kind}/{name} gone")
+
+
+def test_crash_looping_pods_make_ready_false(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:
+    # kwok's stage for this annotation reports what a kubelet shows for a crashing container.
+    kubectl.apply(visualizer("crashy", podAnnotations={"kwok.modelviz.io/simulate": "crashloop"}), namespace)
+
+    def degraded() -> dict[str, Any] | None:
+        obj = kubectl.get("mviz", "crashy", namespace)
+        cond = condition(obj, "Degraded")
+        return obj if cond and cond["status"] == "True" else None
+
+    obj = wait_for(degraded, timeout=60, what="Degraded", explain=explain(kubectl, namespace, operator))
+    ready = condition(obj, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "CrashLoopBackOff"
+    assert condition(obj, "Degraded")["reason"] == "CrashLoopBackOff"
+    assert "restarting failed container" in condition(obj, "Degraded")["message"]
+    events = kubectl("get", "events", "-n", namespace, "--field-selector", "type=Warning").stdout
+    assert "CrashLoopBackOff" in events
+
+
+def test_unknown_catalog_model_is_degraded_and_others_keep_working(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(visualizer("unknown", models=[{"name": "x", "catalog": "no-such-model"}]), namespace)
+    kubectl.apply(visualizer("fine"), namespace)
+
+    def degraded() -> dict[str, Any] | None:
+        obj = kubectl.get("mviz", "unknown", namespace)
+        cond = condition(obj, "Degraded")
+        return obj if cond and cond["status"] == "True" else None
+
+    obj = wait_for(degraded, timeout=60, what="Degraded", explain=explain(kubectl, namespace, operator))
+    cond = condition(obj, "Degraded")
+    assert cond["reason"] == "UnknownCatalogModel"
+    assert "spec.models[x].catalog" in cond["message"] and "no-such-model" in cond["message"]
+    wait_ready(kubectl, namespace, "fine", operator)
+    events = kubectl("get", "events", "-n", namespace, "--field-selector", "reason=UnknownCatalogModel").stdout
+    assert "no-such-model" in events
+
+
+def test_missing_claim_is_degraded(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:
+    kubectl.apply(visualizer("noclaim", dataset={"path": "images", "claimName": "photos"}), namespace)
+    obj = wait_for(
+        lambda: (
+            (o := kubectl.get("mviz", "noclaim", namespace))
+            and (c := condition(o, "Degraded"))
+            and c["status"] == "True"
+            and o
+        ),
+        timeout=60,
+        what="Degraded",
+        explain=explain(kubectl, namespace, operator),
+    )
+    assert condition(obj, "Degraded")["reason"] == "MissingVolumeClaim"
+    assert "spec.dataset.claimName" in condition(obj, "Degraded")["message"]
+    deployment = kubectl.get("deployment", "noclaim", namespace)
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["dataset"]["persistentVolumeClaim"]["claimName"] == "photos"
+
+
+def test_suspend_scales_to_zero(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:
+    kubectl.apply(visualizer("sleepy", replicas=2), namespace)
+    wait_ready(kubectl, namespace, "sleepy", operator)
+    kubectl.apply(visualizer("sleepy", replicas=2, suspend=True), namespace)
+    obj = wait_for(
+        lambda: (
+            (o := kubectl.get("mviz", "sleepy", namespace))
+            and condition(o, "Ready")["reason"] == "Suspended"
+            and o["status"].get("replicas") == 0
+            and o
+        ),
+        timeout=60,
+        what="suspended with 0 replicas",
+        explain=explain(kubectl, namespace, operator),
+    )
+    assert kubectl.get("deployment", "sleepy", namespace)["spec"]["replicas"] == 0
+    assert kubectl.get("pdb", "sleepy", namespace) is None
+    assert obj["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "text"),
+    [
+        ({"service": {"type": "ClusterIP", "nodePort": 30001}}, "spec.service.nodePort", "nodePort may only be set"),
+        ({"autoscaling": {"minReplicas": 4, "maxReplicas": 2}}, "spec.autoscaling.minReplicas", "less than or equal"),
+        (
+            {"models": [{"name": "a", "catalog": "mobilenet_v2"}, {"name": "a", "catalog": "resnet50"}]},
+            "spec.models[1]",
+            "Duplicate value",
+        ),
+        ({"models": [{"name": "a", "catalog": "x", "path": "/m.keras"}]}, "spec.models[0]", "exactly one of"),
+        ({"models": [{"name": "a", "path": "/m.keras"}]}, "spec.models[0].labels", "labels is required with path"),
+        ({"replicas": -1}, "spec.replicas", "greater than or equal to 0"),
+        ({"service": {"type": "Ingress"}}, "spec.service.type", "Unsupported value"),
+        ({"models": []}, "spec.models", "at least 1"),
+        ({"models": [{"name": "Not_A_Label", "catalog": "x"}]}, "spec.models[0].name", "should match"),
+        (
+            {"benchmark": {"runId": "r1", "requests": 10, "concurrency": 50}},
+            "spec.benchmark.concurrency",
+            "concurrency must not exceed requests",
+        ),
+    ],
+)
+def test_api_server_rejects_invalid_specs_naming_the_field(
+    kubectl: Kubectl, crd: str, namespace: str, spec: dict[str, Any], field: str, text: str
+) -> None:
+    result = kubectl("apply", "-n", namespace, "-f", "-", input_text=json.dumps(visualizer("bad", **spec)), check=False)
+    assert result.returncode != 0, "the API server accepted an invalid spec"
+    assert field in result.stderr and text in result.stderr, result.stderr
+
+
+def test_defaults_are_applied_by_the_api_server(kubectl: Kubectl, crd: str, namespace: str) -> None:
+    kubectl.apply(visualizer("defaults", benchmark={"runId": "r1"}), namespace)
+    spec = kubectl.get("mviz", "defaults", namespace)["spec"]
+    assert spec["replicas"] == 1
+    assert spec["service"] == {"type": "ClusterIP", "port": 80}
+    assert spec["benchmark"]["requests"] == 5000 and spec["benchmark"]["concurrency"] == 50
+    assert spec["benchmark"]["path"] == "/"
+
+
+def test_explain_describes_the_fields(kubectl: Kubectl, crd: str) -> None:
+    text = kubectl("explain", "mviz.spec.service").stdout
+    assert "ClusterIP, NodePort or LoadBalancer" in text
+    assert "nodePort" in text

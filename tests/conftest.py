@@ -1,0 +1,138 @@
+"""Shared fixtures: one local control plane per test session, the operator as a subprocess, a namespace per test.
+
+The cluster is real (etcd, kube-apiserver, controller-manager, scheduler, kwok, the local Job executor). A missing
+binary fails the tests with the reason; ``MODELVIZ_SKIP_CLUSTER=1`` is the explicit opt-out and skips them saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kube_helpers import REPO, Kubectl, tail, wait_for
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    if os.environ.get("MODELVIZ_SKIP_CLUSTER") == "1":
+        pytest.skip("MODELVIZ_SKIP_CLUSTER=1: tests needing the local control plane are switched off on request")
+    from modelviz_cluster.cluster import Cluster
+
+    state = tmp_path_factory.mktemp("cluster")
+    local = Cluster(state_dir=state, nodes=2)
+    local.start()
+    try:
+        yield local
+    finally:
+        stopped = local.stop()
+        sys.stderr.write(f"\nlocal cluster stopped: {', '.join(stopped)}\n")
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster: object) -> Kubectl:
+    info = cluster.info()  # type: ignore[attr-defined]
+    return Kubectl(info["binaries"]["kubectl"], cluster.kubeconfig)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> str:
+    path = REPO / "crds" / "modelvisualizers.modelviz.io.yaml"
+    kubectl("apply", "--server-side", "-f", str(path))
+    kubectl("wait", "--for=condition=Established", "crd/modelvisualizers.modelviz.io", "--timeout=60s")
+    return "modelvisualizers.modelviz.io"
+
+
+class OperatorProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, metrics_port: int) -> None:
+        self.proc = proc
+        self.log = log
+        self.metrics_port = metrics_port
+
+    def logs(self, lines: int = 80) -> str:
+        return tail(self.log, lines)
+
+
+def start_operator(cluster: object, log: Path, extra_env: dict[str, str] | None = None) -> OperatorProcess:
+    from modelviz_cluster.cluster import free_port
+
+    port, health = free_port(), free_port()
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(cluster.kubeconfig),  # type: ignore[attr-defined]
+        MODELVIZ_METRICS_PORT=str(port),
+        MODELVIZ_METRICS_ADDRESS="127.0.0.1",
+        MODELVIZ_RESYNC_SECONDS="20",
+        **(extra_env or {}),
+    )
+    handle = log.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelviz_operator", f"--liveness=http://127.0.0.1:{health}/healthz"],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    handle.close()
+    operator = OperatorProcess(proc, log, port)
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            return True
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    wait_for(
+        healthy,
+        timeout=60,
+        what="the operator to start",
+        explain=operator.logs,
+    )
+    if proc.poll() is not None:
+        raise AssertionError(f"the operator exited with {proc.returncode}:\n{operator.logs()}")
+    return operator
+
+
+def stop_operator(operator: OperatorProcess) -> None:
+    if operator.proc.poll() is None:
+        os.killpg(operator.proc.pid, signal.SIGTERM)
+        try:
+            operator.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(operator.proc.pid, signal.SIGKILL)
+            operator.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: object, crd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    running = start_operator(cluster, log)
+    try:
+        yield running
+    finally:
+        stop_operator(running)
+        if running.proc.returncode not in (0, -signal.SIGTERM, None):
+            sys.stderr.write(f"operator exited with {running.proc.returncode}:\n{running.logs()}\n")
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    wait_for(
+        lambda: kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        timeout=30,
+        what=f"the default ServiceAccount in {name}",
+    )
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)

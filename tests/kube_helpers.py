@@ -1,0 +1,90 @@
+"""Helpers for tests against the local control plane: waits that explain themselves when they time out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Kubectl:
+    """kubectl of the pinned release against the test cluster."""
+
+    def __init__(self, binary: str, kubeconfig: Path) -> None:
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+
+    def __call__(
+        self, *args: str, check: bool = True, input_text: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.binary, f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            input=input_text,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json").stdout)
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        result = self("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        return json.loads(result.stdout)
+
+    def apply(self, manifest: dict[str, Any] | str, namespace: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self("apply", "--server-side", "-n", namespace, "-f", "-", *extra, input_text=text)
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = 60,
+    interval: float = 0.5,
+    what: str,
+    explain: Callable[[], str] | None = None,
+) -> T:
+    """Poll until ``predicate`` returns something truthy; on timeout fail with ``explain()`` (objects, logs)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except AssertionError as exc:  # e.g. kubectl racing a deletion
+            last_error = exc
+        time.sleep(interval)
+    detail = explain() if explain else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{last_error or ''}\n{detail}")
+
+
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    if not path.exists():
+        return f"(no {path})"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
