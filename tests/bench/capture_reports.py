@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from modelviz_bench._probe import wait_until_answering
-
 from tests.bench.servers import free_port, serve
 
 DATA = Path(__file__).with_name("data")

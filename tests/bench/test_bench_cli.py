@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from modelviz_bench import cli
 from modelviz_bench._result import EXIT_CODES
 from modelviz_cli.__main__ import main as modelviz_main

@@ -1,4 +1,7 @@
-"""The ab report parser on real ab output captured by ``capture_reports.py`` (see data/index.json)."""
+"""The ab report parser on real ab output captured by ``capture_reports.py`` (see data/index.json).
+
+Expected figures are those of the committed captures: re-capturing a case means updating its numbers here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from modelviz_bench._result import figures, judge
 from modelviz_bench.parse import AbReport, FailureBreakdown, ParseError, parse_abort, parse_report
 

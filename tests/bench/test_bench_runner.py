@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from modelviz_bench import runner
 from modelviz_bench._result import EXIT_CODES, MAX_BYTES, encode
 
