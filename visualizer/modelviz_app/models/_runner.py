@@ -6,6 +6,8 @@ cached next to the other converted models and checked against Keras on every loa
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import threading
@@ -22,15 +24,21 @@ AGREEMENT_TOLERANCE = 2e-5  # max |p_tflite - p_keras| over the check batch, pro
 _LOG = logging.getLogger(__name__)
 
 
-def _convert(keras_model: Any, shape: tuple[int, int, int], target: Path) -> None:
+def _convert(keras_model: Any, target: Path) -> None:
     import tensorflow as tf
 
-    fn = tf.function(lambda x: keras_model(x, training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec([None, *shape], tf.float32))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], keras_model)
+    # from_keras_model freezes variables reliably but fails on some Keras 3 functional models; the concrete-function
+    # route covers those. Either result is only trusted after the agreement check below.
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its temporary SavedModel's signature
+            flat = tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
+    except Exception:
+        fn = tf.function(lambda x: keras_model(x, training=False))
+        concrete = fn.get_concrete_function(tf.TensorSpec([None, *keras_model.input_shape[1:]], tf.float32))
+        flat = tf.lite.TFLiteConverter.from_concrete_functions([concrete], keras_model).convert()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(converter.convert())
+    tmp.write_bytes(flat)
     tmp.replace(target)
 
 
@@ -56,7 +64,7 @@ class Predictor:
 
         shape = (*self.model.input_size, self.model.channels)
         if not path.exists():
-            _convert(self.model.keras_model, shape, path)
+            _convert(self.model.keras_model, path)
         interpreter = Interpreter(model_path=str(path), num_threads=threads)
         rng = np.random.default_rng(0)
         probe = self.model.preprocess(rng.uniform(0, 255, size=(2, *shape)).astype(np.float32))
@@ -65,7 +73,7 @@ class Predictor:
         want = np.asarray(self.model.keras_model.predict_on_batch(probe))
         self.max_diff = float(np.abs(got - want).max())
         path.with_suffix(".json").write_text(json.dumps({"max_abs_diff": self.max_diff}))
-        if self.max_diff > AGREEMENT_TOLERANCE:
+        if not self.max_diff <= AGREEMENT_TOLERANCE:  # also rejects NaN
             raise RuntimeError(f"TFLite output differs from Keras by {self.max_diff:.2e}")
         self.backend = "tflite"
         return interpreter

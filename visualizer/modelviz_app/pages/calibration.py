@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+
 from modelviz_app._ui import model_colors, page_header
 from modelviz_app.metrics import reliability
 

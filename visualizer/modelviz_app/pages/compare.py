@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+
 from modelviz_app._ui import page_header, true_class_names
 from modelviz_app.metrics import mcnemar, paired_accuracy_difference
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+
 from modelviz_app._tables import present_classes
 from modelviz_app._ui import page_header
 from modelviz_app.metrics import confusion_matrix, most_confused

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import streamlit as st
+
 from modelviz_app._ui import model_colors, page_header
 from modelviz_app.metrics import average_precision, pr_curve, roc_auc, roc_curve
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+
 from modelviz_app._ui import page_header, true_class_names
 
 state = page_header("Misclassified images")

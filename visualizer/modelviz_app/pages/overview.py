@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+
 from modelviz_app._ui import model_colors, page_header
 from modelviz_app.metrics import expected_calibration_error, topk_accuracy
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.express as px
 import streamlit as st
+
 from modelviz_app._tables import per_class_frame
 from modelviz_app._ui import model_colors, page_header
 

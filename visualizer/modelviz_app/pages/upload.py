@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+
 from modelviz_app._ui import model_colors, page_header
 from modelviz_app.datasets import decode_image
 
