@@ -383,7 +383,9 @@ class BenchmarkStatus(_Model):
     max_ms: float | None = Field(default=None, description="Slowest request (ms).")
     complete_requests: int | None = Field(default=None, description="Requests completed.")
     failed_requests: int | None = Field(default=None, description="Requests that failed.")
-    non2xx_responses: int | None = Field(default=None, description="Responses with a status outside 2xx.")
+    non2xx_responses: int | None = Field(
+        default=None, alias="non2xxResponses", description="Responses with a status outside 2xx."
+    )
     passed: bool | None = Field(default=None, description="Whether the targets were met.")
 
 

@@ -10,6 +10,7 @@ import kopf
 
 from . import kube, metrics
 from .api import GROUP, PLURAL, VERSION
+from .benchmark import benchmark_status
 from .builders import MANAGED_BY
 from .reconcile import reconcile
 
@@ -48,13 +49,13 @@ def probe(**_: Any) -> bool:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def on_change(body: kopf.Body, **_: Any) -> None:
-    reconcile(dict(body), _emit)
+    reconcile(dict(body), _emit, benchmark_status)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def resync(body: kopf.Body, **_: Any) -> None:
     # A safety net: child events normally trigger reconciles within a second.
-    reconcile(dict(body), _emit)
+    reconcile(dict(body), _emit, benchmark_status)
 
 
 def _owner_changed(body: kopf.Body, **_: Any) -> None:
@@ -65,7 +66,7 @@ def _owner_changed(body: kopf.Body, **_: Any) -> None:
         return
     owner = kube.get_visualizer(namespace, name)
     if owner is not None:
-        reconcile(owner, _emit)
+        reconcile(owner, _emit, benchmark_status)
 
 
 for _group, _version, _plural in (
@@ -73,6 +74,7 @@ for _group, _version, _plural in (
     ("", "v1", "services"),
     ("", "v1", "pods"),
     ("apps", "v1", "deployments"),
+    ("batch", "v1", "jobs"),
     ("autoscaling", "v2", "horizontalpodautoscalers"),
     ("policy", "v1", "poddisruptionbudgets"),
 ):

@@ -1,0 +1,267 @@
+"""Benchmark runs: one Job per ``spec.benchmark.runId``, followed to a result in ``status.benchmark``.
+
+What was started lives in the status (runId, jobName, phase), never only in memory, so a restarted operator picks
+up where it was. The decisions are pure functions (:func:`next_step`, :func:`outcome`, :func:`judge`); the glue at
+the bottom reads the Job and its pod and writes through :mod:`modelviz_operator.kube`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import kube, metrics
+from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
+from .builders import Owner
+from .builders.job import RUN_ID_LABEL, benchmark_job_name, build_benchmark_job
+from .status import condition, merge_conditions, now_iso
+
+__all__ = ["HISTORY_LIMIT", "Step", "benchmark_status", "judge", "next_step", "outcome"]
+
+log = logging.getLogger(__name__)
+HISTORY_LIMIT = 10
+_FIGURES = {
+    "rps": "rps",
+    "meanMs": "meanMs",
+    "p50Ms": "p50Ms",
+    "p90Ms": "p90Ms",
+    "p99Ms": "p99Ms",
+    "maxMs": "maxMs",
+    "complete": "completeRequests",
+    "failed": "failedRequests",
+    "non2xx": "non2xxResponses",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to do now: ``start`` a run, ``wait`` for the visualizer, ``follow`` the Job, or nothing."""
+
+    action: Literal["none", "start", "wait", "follow"]
+    run_id: str | None = None
+
+
+def _run_id(spec: ModelVisualizerSpec, revision: str | None) -> str | None:
+    bench = spec.benchmark
+    if bench is None:
+        return None
+    if bench.on_rollout and revision:
+        # Each completed rollout gets its own run, derived from the user's runId.
+        return f"{bench.run_id}.rev{revision}"
+    return bench.run_id
+
+
+def next_step(
+    spec: ModelVisualizerSpec,
+    current: dict[str, Any] | None,
+    history: list[dict[str, Any]],
+    ready: bool,
+    revision: str | None = None,
+) -> Step:
+    """Decide from the spec and the recorded runs; each runId runs at most once."""
+    if spec.benchmark is None or spec.suspend:
+        return Step("none")
+    run_id = _run_id(spec, revision)
+    if current and current.get("phase") in ("Pending", "Running"):
+        if current.get("jobName"):
+            return Step("follow", current["runId"])
+        if current.get("runId") == run_id:
+            return Step("start" if ready else "wait", run_id)
+    seen = {r.get("runId") for r in [current or {}, *history]}
+    if run_id in seen:
+        return Step("none")
+    return Step("start" if ready else "wait", run_id)
+
+
+def judge(targets: BenchmarkTargets | None, result: dict[str, Any]) -> tuple[bool | None, str, str]:
+    """(passed, reason, message) of a finished run against the targets."""
+    if result.get("phase") != "Succeeded":
+        return False, "RunFailed", f"run {result.get('runId')} failed: {result.get('message') or result.get('reason')}"
+    if targets is None or (targets.min_rps is None and targets.max_p99_ms is None):
+        return None, "NoTargets", "no targets set"
+    missed = []
+    rps, p99 = result.get("rps"), result.get("p99Ms")
+    if targets.min_rps is not None and (rps is None or rps < targets.min_rps):
+        missed.append(f"requests/s {rps} below minRps {targets.min_rps:g}")
+    if targets.max_p99_ms is not None and (p99 is None or p99 > targets.max_p99_ms):
+        missed.append(f"p99 {p99} ms above maxP99Ms {targets.max_p99_ms:g}")
+    if missed:
+        return False, "TargetMissed", "; ".join(missed)
+    met = []
+    if targets.min_rps is not None:
+        met.append(f"{rps} requests/s >= {targets.min_rps:g}")
+    if targets.max_p99_ms is not None:
+        met.append(f"p99 {p99} ms <= {targets.max_p99_ms:g}")
+    return True, "TargetsMet", ", ".join(met)
+
+
+def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running: bool) -> dict[str, Any] | None:
+    """The run's result once its Job has finished (or vanished); None while it still runs."""
+    if job is None:
+        if was_running:
+            return {"phase": "Failed", "reason": "JobDeleted", "message": "the benchmark Job was deleted mid-run"}
+        return None
+    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []}
+    finished = next(
+        (
+            c
+            for t in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
+            if (c := conditions.get(t)) and c.get("status") == "True"
+        ),
+        None,
+    )
+    if finished is None:
+        return None
+    message = _termination_message(pod)
+    doc: dict[str, Any] | None = None
+    if message:
+        try:
+            parsed = json.loads(message)
+            doc = parsed if isinstance(parsed, dict) else None
+        except ValueError:
+            doc = None
+    result: dict[str, Any] = {}
+    if doc is not None:
+        result.update({target: doc.get(source) for source, target in _FIGURES.items() if doc.get(source) is not None})
+    succeeded = finished.get("type") in ("Complete", "SuccessCriteriaMet")
+    if succeeded and doc is not None and doc.get("ok"):
+        result.update(phase="Succeeded", reason="Completed", message=_summary(result))
+        return result
+    if doc is not None and doc.get("reason"):
+        reason, text = str(doc["reason"]), str(doc.get("message") or "")
+    elif finished.get("reason") == "DeadlineExceeded":
+        reason, text = "DeadlineExceeded", finished.get("message") or "the Job ran past its deadline"
+    elif doc is None and message:
+        reason, text = "UnparsableResult", f"the runner's output is not a result: {message[-300:]}"
+    elif pod is None:
+        reason, text = "PodDeleted", finished.get("message") or "the benchmark pod disappeared mid-run"
+    else:
+        reason, text = finished.get("reason") or "JobFailed", finished.get("message") or "the benchmark Job failed"
+    result.update(phase="Failed", reason=reason, message=text[:1024])
+    return result
+
+
+def _termination_message(pod: dict[str, Any] | None) -> str:
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        if terminated.get("message"):
+            return str(terminated["message"])
+    return ""
+
+
+def _summary(result: dict[str, Any]) -> str:
+    return (
+        f"{result.get('rps')} requests/s, p50 {result.get('p50Ms')} ms, p90 {result.get('p90Ms')} ms, "
+        f"p99 {result.get('p99Ms')} ms, {result.get('failedRequests', 0)} failed"
+    )
+
+
+# -- glue: reads and writes through the API ---------------------------------------------------------------------
+
+
+def _revision(owner: Owner, status: dict[str, Any]) -> str | None:
+    """The Deployment's revision once its rollout has completed (for onRollout), else None."""
+    progressing = next((c for c in status.get("conditions", []) if c["type"] == "Progressing"), None)
+    if progressing is None or progressing.get("reason") != "Complete":
+        return None
+    deployment = kube.get("apps/v1", "Deployment", owner.namespace, owner.name) or {}
+    revision = (deployment.get("metadata", {}).get("annotations") or {}).get("deployment.kubernetes.io/revision")
+    return str(revision) if revision else None
+
+
+def _job_pod(owner: Owner, job_name: str) -> dict[str, Any] | None:
+    pods = kube.list_objects("v1", "Pod", owner.namespace, f"job-name={job_name}")
+    pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "")
+    return pods[-1] if pods else None
+
+
+def _prune(owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
+    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component=benchmark"
+    jobs = kube.list_objects("batch/v1", "Job", owner.namespace, selector)
+    finished = [
+        j
+        for j in jobs
+        if j["metadata"]["name"] not in keep_names
+        and any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in (j.get("status") or {}).get("conditions") or []
+        )
+    ]
+    finished.sort(key=lambda j: j["metadata"].get("creationTimestamp") or "", reverse=True)
+    for job in finished[max(0, bench.keep_jobs - len(keep_names)) :]:
+        kube.delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
+
+
+def benchmark_status(
+    *, owner: Owner, spec: ModelVisualizerSpec, body: dict[str, Any], status: dict[str, Any], emit: Any
+) -> dict[str, Any]:
+    """Status fields for the benchmark (merged into the status the reconcile writes)."""
+    previous = body.get("status") or {}
+    current: dict[str, Any] | None = previous.get("benchmark")
+    history: list[dict[str, Any]] = list(previous.get("benchmarkHistory") or [])
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status["conditions"])
+    revision = _revision(owner, status) if spec.benchmark and spec.benchmark.on_rollout else None
+    step = next_step(spec, current, history, ready, revision)
+    bench = spec.benchmark
+    updates: dict[str, Any] = {}
+    generation = status["observedGeneration"]
+    if step.action == "wait" and bench is not None and step.run_id:
+        if not current or current.get("runId") != step.run_id:
+            updates["benchmark"] = {
+                "runId": step.run_id,
+                "phase": "Pending",
+                "message": "waiting for the visualizer to become ready",
+            }
+    elif step.action == "start" and bench is not None and step.run_id:
+        manifest = build_benchmark_job(owner, spec, bench, step.run_id)
+        name = manifest["metadata"]["name"]
+        if kube.get("batch/v1", "Job", owner.namespace, name) is None:
+            kube.apply(manifest)
+            emit(body, "Normal", "BenchmarkStarted", f"Started benchmark {step.run_id} as Job {name}")
+        updates["benchmark"] = {
+            "runId": step.run_id,
+            "phase": "Running",
+            "jobName": name,
+            "startedAt": now_iso(),
+            "message": f"{bench.requests} requests, concurrency {bench.concurrency}",
+        }
+        updates["conditions"] = merge_conditions(
+            status["conditions"],
+            [condition("BenchmarkPassed", None, "Running", f"benchmark {step.run_id} running", generation)],
+            now_iso(),
+        )
+    elif step.action == "follow" and current is not None:
+        name = current["jobName"]
+        found = kube.get("batch/v1", "Job", owner.namespace, name)
+        result = outcome(found, _job_pod(owner, name) if found else None, was_running=True)
+        if result is not None:
+            finished = {
+                "runId": current["runId"],
+                "jobName": name,
+                "startedAt": current.get("startedAt"),
+                "completedAt": now_iso(),
+                **result,
+            }
+            passed, reason, message = judge(bench.targets if bench else None, finished)
+            finished["passed"] = passed
+            updates["benchmark"] = finished
+            updates["benchmarkHistory"] = [finished, *history][:HISTORY_LIMIT]
+            updates["conditions"] = merge_conditions(
+                status["conditions"],
+                [condition("BenchmarkPassed", passed, reason, message, generation)],
+                now_iso(),
+            )
+            kind = "Normal" if finished["phase"] == "Succeeded" and passed is not False else "Warning"
+            emit(body, kind, f"Benchmark{finished['phase']}", f"{finished['runId']}: {finished['message']}; {message}")
+            if finished.get("rps") is not None:
+                metrics.BENCHMARK_RPS.labels(owner.namespace, owner.name).set(finished["rps"])
+            if finished.get("p99Ms") is not None:
+                metrics.BENCHMARK_P99.labels(owner.namespace, owner.name).set(finished["p99Ms"])
+            if bench is not None:
+                _prune(owner, bench, {name})
+    return updates
+
+
+__all__ += ["RUN_ID_LABEL", "benchmark_job_name"]

@@ -1,0 +1,98 @@
+"""The benchmark Job: Apache Bench against the visualizer's Service, result as the termination message."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from ..api import BenchmarkSpec, ModelVisualizerSpec
+from ._common import Owner, metadata
+from .service import service_name
+
+__all__ = ["BENCH_IMAGE", "RUN_ID_LABEL", "benchmark_job_name", "benchmark_url", "build_benchmark_job"]
+
+# The operator image carries ab and the runner; a deployment may point elsewhere.
+BENCH_IMAGE = os.environ.get("MODELVIZ_BENCH_IMAGE", "ghcr.io/modelviz/operator:0.1.0")
+RUN_ID_LABEL = "modelviz.io/run-id"
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def benchmark_job_name(owner: Owner, run_id: str) -> str:
+    """Deterministic per run: a restarted operator finds (and never duplicates) the Job of a run it started."""
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
+    return f"{owner.name[:40]}-bench-{digest}"
+
+
+def benchmark_url(owner: Owner, spec: ModelVisualizerSpec, bench: BenchmarkSpec) -> str:
+    return f"http://{service_name(owner)}.{owner.namespace}.svc.cluster.local:{spec.service.port}{bench.path}"
+
+
+def build_benchmark_job(
+    owner: Owner, spec: ModelVisualizerSpec, bench: BenchmarkSpec, run_id: str, image: str = BENCH_IMAGE
+) -> dict[str, Any]:
+    meta = metadata(owner, benchmark_job_name(owner, run_id), component="benchmark")
+    meta["labels"][RUN_ID_LABEL] = run_id
+    meta["annotations"] = {RUN_ID_LABEL: run_id}
+    command = [
+        "python",
+        "-m",
+        "modelviz_bench",
+        "--url",
+        benchmark_url(owner, spec, bench),
+        "--requests",
+        str(bench.requests),
+        "--concurrency",
+        str(bench.concurrency),
+        "--timeout",
+        str(bench.request_timeout_seconds),
+        # Wait for the Service at most half the deadline, leaving the rest for the load itself.
+        "--wait",
+        str(max(10, bench.timeout_seconds // 2)),
+        "--output",
+        TERMINATION_LOG,
+    ]
+    if bench.keep_alive:
+        command.append("--keep-alive")
+    pod_labels = {k: v for k, v in meta["labels"].items()}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            # A failed load test is a result, not something to retry.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": bench.timeout_seconds,
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "ab",
+                            "image": image,
+                            "command": command,
+                            "terminationMessagePath": TERMINATION_LOG,
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
+                            "resources": {
+                                "requests": {"cpu": "500m", "memory": "64Mi"},
+                                "limits": {"memory": "256Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }

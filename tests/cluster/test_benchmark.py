@@ -1,0 +1,199 @@
+"""Benchmarks end to end: spec.benchmark -> Job -> local executor runs the real runner and real ab -> status.
+
+The Job's pod is run by the cluster harness's local executor; the Service's in-cluster URL is mapped to the
+visualizer served locally by ``streamlit run`` (or, for fault cases, to a local server that misbehaves).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bench.servers import serve
+from tests.conftest import OperatorProcess
+from tests.kube_helpers import REPO, Kubectl, condition, wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def visualizer(name: str, benchmark: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "models": [{"name": "effnet-lite0", "catalog": "efficientnet-lite0"}],
+        "dataset": {"catalog": "imagenet-sample"},
+        "benchmark": benchmark,
+    }
+    body.update(spec)
+    return {"apiVersion": "modelviz.io/v1alpha1", "kind": "ModelVisualizer", "metadata": {"name": name}, "spec": body}
+
+
+@pytest.fixture(scope="session")
+def streamlit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The visualizer served locally by ``streamlit run`` (the same command the pods run)."""
+    from modelviz_cluster.cluster import free_port
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    env = dict(os.environ, MODELVIZ_CONFIG=str(REPO / "examples" / "app-config" / "demo.yaml"))
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelviz_cli", "app", "serve", "--address", "127.0.0.1", "--port", str(port)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return proc.poll() is not None
+
+    try:
+        wait_for(healthy, timeout=90, what="streamlit to serve", explain=lambda: log.read_text(errors="replace"))
+        assert proc.poll() is None, log.read_text(errors="replace")
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def map_service(cluster: Any, name: str, namespace: str, address: str) -> None:
+    """Tell the local executor where this Service's pods really answer (a port-forward, in effect)."""
+    path: Path = cluster.state_dir / "local-services.json"
+    current = json.loads(path.read_text()) if path.exists() else {}
+    current[f"{name}.{namespace}"] = address
+    path.write_text(json.dumps(current))
+
+
+def finished(kubectl: Kubectl, namespace: str, name: str, run_id: str, operator: OperatorProcess) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        obj = kubectl.get("mviz", name, namespace)
+        bench = (obj or {}).get("status", {}).get("benchmark") or {}
+        return obj if bench.get("runId") == run_id and bench.get("phase") in ("Succeeded", "Failed") else None
+
+    def explain() -> str:
+        dump = kubectl("get", "mviz,jobs,pods", "-n", namespace, "-o", "yaml", check=False).stdout
+        return f"{dump[-6000:]}\n--- operator ---\n{operator.logs()}"
+
+    return wait_for(done, timeout=180, interval=1, what=f"benchmark {run_id} to finish", explain=explain)
+
+
+def jobs(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
+    return list(kubectl.json("get", "jobs", "-n", namespace)["items"])
+
+
+def test_benchmark_run_lands_in_status_columns_and_events(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str, streamlit_url: str
+) -> None:
+    map_service(cluster, "bench", namespace, streamlit_url)
+    spec = {"runId": "r1", "requests": 400, "concurrency": 8, "targets": {"minRps": 1, "maxP99Ms": 60000}}
+    kubectl.apply(visualizer("bench", spec), namespace)
+    obj = finished(kubectl, namespace, "bench", "r1", operator)
+    bench = obj["status"]["benchmark"]
+    assert bench["phase"] == "Succeeded", bench
+    assert bench["rps"] > 0 and bench["p99Ms"] >= bench["p50Ms"] > 0
+    assert bench["completeRequests"] == 400 and bench["failedRequests"] == 0
+    assert bench["passed"] is True
+    passed = condition(obj, "BenchmarkPassed")
+    assert passed["status"] == "True" and passed["reason"] == "TargetsMet"
+    assert obj["status"]["benchmarkHistory"][0]["runId"] == "r1"
+    (job,) = jobs(kubectl, namespace)
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["metadata"]["labels"]["modelviz.io/run-id"] == "r1"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
+    table = kubectl("get", "mviz", "bench", "-n", namespace, "-o", "wide").stdout
+    assert str(round(bench["rps"])) in table.replace(".", " ").split() or str(bench["rps"]) in table
+    assert "Succeeded" in table and "r1" in table
+    described = kubectl("describe", "mviz", "bench", "-n", namespace).stdout
+    assert "BenchmarkSucceeded" in described and "BenchmarkStarted" in described
+
+    # The same runId never runs again, also across an operator restart; a new runId runs exactly once.
+    kubectl("annotate", "mviz", "bench", "-n", namespace, "poke=1")
+    time.sleep(3)
+    assert len(jobs(kubectl, namespace)) == 1
+    kubectl.apply(visualizer("bench", {**spec, "runId": "r2", "keepJobs": 1}), namespace)
+    obj = finished(kubectl, namespace, "bench", "r2", operator)
+    assert [h["runId"] for h in obj["status"]["benchmarkHistory"]] == ["r2", "r1"]
+    wait_for(lambda: len(jobs(kubectl, namespace)) == 1, timeout=30, what="the older Job to be pruned (keepJobs 1)")
+
+
+def test_missed_target_flips_benchmark_passed(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str, streamlit_url: str
+) -> None:
+    map_service(cluster, "slow", namespace, streamlit_url)
+    spec = {"runId": "strict", "requests": 200, "concurrency": 4, "targets": {"minRps": 1000000, "maxP99Ms": 0.001}}
+    kubectl.apply(visualizer("slow", spec), namespace)
+    obj = finished(kubectl, namespace, "slow", "strict", operator)
+    cond = condition(obj, "BenchmarkPassed")
+    assert cond["status"] == "False" and cond["reason"] == "TargetMissed"
+    assert "below minRps 1e+06" in cond["message"] and "above maxP99Ms 0.001" in cond["message"]
+    warnings = kubectl("get", "events", "-n", namespace, "--field-selector", "type=Warning").stdout
+    assert "BenchmarkSucceeded" in warnings  # succeeded as a run, but a Warning since it missed its targets
+
+
+def test_non_2xx_responses_fail_the_run(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    with serve("error500") as url:
+        map_service(cluster, "errors", namespace, url.split("//", 1)[1].rstrip("/"))
+        kubectl.apply(visualizer("errors", {"runId": "e1", "requests": 100, "concurrency": 4}), namespace)
+        obj = finished(kubectl, namespace, "errors", "e1", operator)
+    bench = obj["status"]["benchmark"]
+    assert bench["phase"] == "Failed" and bench["reason"] == "Non2xxResponses"
+    assert bench["non2xxResponses"] == 100
+    assert condition(obj, "BenchmarkPassed")["status"] == "False"
+
+
+def test_service_never_ready_fails_with_a_reason(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    from modelviz_cluster.cluster import free_port
+
+    map_service(cluster, "nobody", namespace, f"127.0.0.1:{free_port()}")
+    kubectl.apply(
+        visualizer("nobody", {"runId": "n1", "requests": 10, "concurrency": 1, "timeoutSeconds": 30}), namespace
+    )
+    obj = finished(kubectl, namespace, "nobody", "n1", operator)
+    assert obj["status"]["benchmark"]["reason"] == "ServiceNotReady"
+
+
+def test_job_deleted_mid_run_fails_and_cr_deletion_takes_the_job(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    with serve("hang") as url:
+        map_service(cluster, "hung", namespace, url.split("//", 1)[1].rstrip("/"))
+        spec = {"runId": "h1", "requests": 10, "concurrency": 1, "requestTimeoutSeconds": 600}
+        kubectl.apply(visualizer("hung", spec), namespace)
+        wait_for(
+            lambda: (
+                ((kubectl.get("mviz", "hung", namespace) or {}).get("status", {}).get("benchmark") or {}).get("phase")
+                == "Running"
+            ),
+            timeout=60,
+            what="the run to start",
+        )
+        (job,) = jobs(kubectl, namespace)
+        kubectl("delete", "job", job["metadata"]["name"], "-n", namespace, "--cascade=background")
+        obj = finished(kubectl, namespace, "hung", "h1", operator)
+        assert obj["status"]["benchmark"]["reason"] in ("JobDeleted", "PodDeleted"), obj["status"]["benchmark"]
+
+        kubectl.apply(visualizer("hung", {**spec, "runId": "h2"}), namespace)
+        wait_for(
+            lambda: any(j["metadata"]["labels"]["modelviz.io/run-id"] == "h2" for j in jobs(kubectl, namespace)),
+            timeout=60,
+            what="the second run's Job",
+        )
+        kubectl("delete", "mviz", "hung", "-n", namespace)
+        wait_for(lambda: not jobs(kubectl, namespace), timeout=60, what="the Job to go with its resource")
