@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,8 @@ __all__ = [
     "selector_labels",
 ]
 
-FIELD_MANAGER = "modelviz-operator"
+# Overridable so that two operator processes against one cluster (e.g. an RBAC proof) are told apart.
+FIELD_MANAGER = os.environ.get("MODELVIZ_FIELD_MANAGER", "modelviz-operator")
 MANAGED_BY = "modelviz-operator"
 APP_PORT = 8501
 CONFIG_DIR = "/etc/modelviz"
