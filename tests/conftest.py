@@ -60,7 +60,9 @@ class OperatorProcess:
         return tail(self.log, lines)
 
 
-def start_operator(cluster: object, log: Path, extra_env: dict[str, str] | None = None) -> OperatorProcess:
+def start_operator(
+    cluster: object, log: Path, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None
+) -> OperatorProcess:
     from modelviz_cluster.cluster import free_port
 
     port, health = free_port(), free_port()
@@ -74,7 +76,13 @@ def start_operator(cluster: object, log: Path, extra_env: dict[str, str] | None 
     )
     handle = log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelviz_operator", f"--liveness=http://127.0.0.1:{health}/healthz"],
+        [
+            sys.executable,
+            "-m",
+            "modelviz_operator",
+            f"--liveness=http://127.0.0.1:{health}/healthz",
+            *(extra_args or []),
+        ],
         stdout=handle,
         stderr=subprocess.STDOUT,
         env=env,

@@ -1,0 +1,34 @@
+"""Fixtures for the deploy/ manifests.
+
+test_rbac.py runs an operator with nothing but the manifests' RBAC, alone: its tests are moved to the front of the
+session, before anything starts the session-wide operator (which watches every namespace and would otherwise also
+reconcile the objects whose writes are meant to prove the RBAC sufficient).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy_helpers import Render, render_with
+from tests.kube_helpers import Kubectl
+
+RUN_FIRST = {"test_rbac.py"}
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    first = [i for i in items if i.path.parent == here and i.path.name in RUN_FIRST]
+    if first:
+        rest = [i for i in items if i not in first]
+        items[:] = first + rest
+
+
+@pytest.fixture(scope="session")
+def render(kubectl: Kubectl) -> Render:
+    def _render(path: Path, namespace: str | None = None) -> list[dict[str, Any]]:
+        return render_with(kubectl.binary, path, namespace)
+
+    return _render
