@@ -98,6 +98,10 @@ class Cluster:
     def running(self) -> dict[str, int | None]:
         return {name: self._pid(name) for name in _ORDER}
 
+    def running_extra(self, name: str) -> int | None:
+        """A process started beside the cluster (the demo's operator and visualizers), if it still runs."""
+        return self._pid(name)
+
     def kubectl(
         self, *args: str, check: bool = True, input_text: str | None = None
     ) -> subprocess.CompletedProcess[str]:
@@ -269,7 +273,9 @@ class Cluster:
     def stop(self, timeout: float = 20.0) -> list[str]:
         """Stop every process this state directory started, newest first; returns their names."""
         stopped = []
-        for name in reversed(_ORDER):
+        # Processes started beside the cluster (operator, visualizers) go first, then the cluster, newest first.
+        extras = sorted(p.stem for p in self.pids.glob("*.pid") if p.stem not in _ORDER) if self.pids.exists() else []
+        for name in [*extras, *reversed(_ORDER)]:
             pid = self._pid(name)
             if pid is not None:
                 _terminate(pid, timeout)
