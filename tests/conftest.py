@@ -72,8 +72,8 @@ def start_operator(
         MODELVIZ_METRICS_PORT=str(port),
         MODELVIZ_METRICS_ADDRESS="127.0.0.1",
         MODELVIZ_RESYNC_SECONDS="20",
-        **(extra_env or {}),
     )
+    env.update(extra_env or {})  # may replace any of the above, KUBECONFIG included
     handle = log.open("wb")
     proc = subprocess.Popen(
         [
@@ -144,3 +144,14 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     )
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the local cluster gets the control plane's log tails in its report."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and "cluster" in getattr(item, "fixturenames", ()):
+        local = item.funcargs.get("cluster")  # type: ignore[attr-defined]
+        if local is not None and hasattr(local, "log_tails"):
+            report.sections.append(("local cluster logs", local.log_tails(25)))

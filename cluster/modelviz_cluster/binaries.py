@@ -30,6 +30,7 @@ __all__ = [
     "cache_dir",
     "ensure_binaries",
     "find_binaries",
+    "staging_modules_from",
 ]
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
@@ -127,7 +128,11 @@ def _staging_modules(version: str) -> list[str]:
         proxy = "https://proxy.golang.org"
     url = f"{proxy.rstrip('/')}/k8s.io/kubernetes/@v/{version}.mod"
     with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - the Go module proxy
-        gomod = response.read().decode()
+        return staging_modules_from(response.read().decode())
+
+
+def staging_modules_from(gomod: str) -> list[str]:
+    """Modules a k8s.io/kubernetes go.mod replaces with ./staging/ paths."""
     return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", gomod, re.MULTILINE)))
 
 

@@ -197,3 +197,23 @@ def test_job_deleted_mid_run_fails_and_cr_deletion_takes_the_job(
         )
         kubectl("delete", "mviz", "hung", "-n", namespace)
         wait_for(lambda: not jobs(kubectl, namespace), timeout=60, what="the Job to go with its resource")
+
+
+def test_a_restarted_operator_does_not_run_a_run_again(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    from tests.conftest import start_operator, stop_operator
+
+    with serve("ok") as url:
+        map_service(cluster, "again", namespace, url.split("//", 1)[1].rstrip("/"))
+        kubectl.apply(visualizer("again", {"runId": "once", "requests": 50, "concurrency": 2}), namespace)
+        finished(kubectl, namespace, "again", "once", operator)
+        # A second operator process (as after a restart) sees the recorded run and starts nothing.
+        second = start_operator(cluster, tmp_path / "second.log", {"MODELVIZ_NAMESPACES": namespace})
+        try:
+            kubectl("annotate", "mviz", "again", "-n", namespace, "poke=2")
+            time.sleep(5)
+            assert len(jobs(kubectl, namespace)) == 1
+            assert "BenchmarkStarted" not in second.logs(500)
+        finally:
+            stop_operator(second)

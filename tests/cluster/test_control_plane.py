@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,20 @@ def test_failing_job_pod_reports_its_exit_code(kubectl: Kubectl, namespace: str)
     terminated = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 3
     assert "boom" in terminated["message"]
+
+
+def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
+    from modelviz_cluster.cluster import Cluster
+
+    local = Cluster(state_dir=tmp_path / "second", nodes=1)
+    local.start()
+    pids = [pid for pid in local.running().values() if pid]
+    assert len(pids) == 6, local.running()
+    assert local.kubectl("get", "nodes").returncode == 0
+    stopped = local.stop()
+    assert set(stopped) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "executor"}
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z", f"pid {pid} still runs"
+    assert not any(local.running().values())
+    assert (local.logs / "kube-apiserver.log").stat().st_size > 0  # logs are kept
