@@ -83,30 +83,28 @@ def test_deleting_an_owner_garbage_collects_its_children(kubectl: Kubectl, names
     )
 
 
-def test_job_pod_runs_through_the_local_executor(kubectl: Kubectl, namespace: str) -> None:
-    script = 'import pathlib,sys; pathlib.Path(sys.argv[1]).write_text(\'{"ok": true, "answer": 42}\')'
-    job = {
+def local_job(name: str, command: list[str], **container: str) -> dict[str, object]:
+    """A Job whose pod the local executor runs (it carries the benchmark component label)."""
+    return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": "work"},
+        "metadata": {"name": name},
         "spec": {
             "backoffLimit": 0,
             "template": {
                 "metadata": {"labels": {"app.kubernetes.io/component": "benchmark"}},
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "local",
-                            "command": ["python", "-c", script, "/dev/termination-log"],
-                        }
-                    ],
+                    "containers": [{"name": "main", "image": "local", "command": command, **container}],
                 },
             },
         },
     }
-    kubectl.apply(job, namespace)
+
+
+def test_job_pod_runs_through_the_local_executor(kubectl: Kubectl, namespace: str) -> None:
+    script = 'import pathlib,sys; pathlib.Path(sys.argv[1]).write_text(\'{"ok": true, "answer": 42}\')'
+    kubectl.apply(local_job("work", ["python", "-c", script, "/dev/termination-log"]), namespace)
     done = wait_for(
         lambda: (j := kubectl.get("job", "work", namespace)) and j["status"].get("succeeded") == 1 and j,
         timeout=90,
@@ -121,28 +119,8 @@ def test_job_pod_runs_through_the_local_executor(kubectl: Kubectl, namespace: st
 
 
 def test_failing_job_pod_reports_its_exit_code(kubectl: Kubectl, namespace: str) -> None:
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "fails"},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "metadata": {"labels": {"app.kubernetes.io/component": "benchmark"}},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "local",
-                            "command": ["python", "-c", "import sys; print('boom'); sys.exit(3)"],
-                            "terminationMessagePolicy": "FallbackToLogsOnError",
-                        }
-                    ],
-                },
-            },
-        },
-    }
+    command = ["python", "-c", "import sys; print('boom'); sys.exit(3)"]
+    job = local_job("fails", command, terminationMessagePolicy="FallbackToLogsOnError")
     kubectl.apply(job, namespace)
     wait_for(
         lambda: (j := kubectl.get("job", "fails", namespace)) and j["status"].get("failed") == 1,
