@@ -20,7 +20,7 @@ class LoadedModel:
     label_ids: list[str]  # what dataset folders may be named (ImageNet wnid, or the class name)
     input_size: tuple[int, int]  # (height, width)
     channels: int
-    preprocess: Callable[[np.ndarray], np.ndarray]  # float32 0..255 NHWC -> model input
+    preprocess: Callable[[np.ndarray], np.ndarray]  # uint8 (or float 0..255) NHWC -> float32 model input
     key: str  # identifies weights + preprocessing, for caches
     source: str  # human description (package and version, file)
     crop: bool = True  # resize the shorter side and centre-crop (photos) rather than stretch (small images)
@@ -44,7 +44,10 @@ class LoadedModel:
 
 
 def fit_image(image: np.ndarray, size: tuple[int, int], channels: int, crop: bool = True) -> np.ndarray:
-    """uint8 HxW[xC] -> float32 HxWxC at the model's size; shorter side resized then centre crop for photos."""
+    """uint8 HxW[xC] -> uint8 HxWxC at the model's size; shorter side resized then centre crop for photos.
+
+    Staying in uint8 until a whole batch is stacked keeps the float conversion to one pass (``preprocess``).
+    """
     pil = Image.fromarray(image)
     pil = pil.convert("L" if channels == 1 else "RGB")
     h, w = size
@@ -56,5 +59,5 @@ def fit_image(image: np.ndarray, size: tuple[int, int], channels: int, crop: boo
         pil = pil.crop((left, top, left + w, top + h))
     elif (pil.width, pil.height) != (w, h):
         pil = pil.resize((w, h), Image.Resampling.BILINEAR)
-    array = np.asarray(pil, dtype=np.float32)
+    array = np.asarray(pil, dtype=np.uint8)
     return array[..., None] if channels == 1 else array
