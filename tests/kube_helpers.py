@@ -88,3 +88,21 @@ def tail(path: Path, lines: int = 60) -> str:
     if not path.exists():
         return f"(no {path})"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def visualizer(name: str, **spec: Any) -> dict[str, Any]:
+    """A ModelVisualizer with one catalog model on the photo sample, plus any spec fields given."""
+    body: dict[str, Any] = {
+        "models": [{"name": "effnet-lite0", "catalog": "efficientnet-lite0"}],
+        "dataset": {"catalog": "imagenet-sample"},
+    }
+    body.update(spec)
+    return {"apiVersion": "modelviz.io/v1alpha1", "kind": "ModelVisualizer", "metadata": {"name": name}, "spec": body}
+
+
+def map_service(cluster: Any, name: str, namespace: str, address: str) -> None:
+    """Tell the local executor where this Service's pods really answer (a port-forward, in effect)."""
+    path: Path = cluster.state_dir / "local-services.json"
+    current = json.loads(path.read_text()) if path.exists() else {}
+    current[f"{name}.{namespace}"] = address
+    path.write_text(json.dumps(current))

@@ -6,7 +6,6 @@ visualizer served locally by ``streamlit run`` (or, for fault cases, to a local 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,19 +20,9 @@ import pytest
 
 from tests.bench.servers import serve
 from tests.conftest import OperatorProcess
-from tests.kube_helpers import REPO, Kubectl, condition, wait_for
+from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-
-def visualizer(name: str, benchmark: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "models": [{"name": "effnet-lite0", "catalog": "efficientnet-lite0"}],
-        "dataset": {"catalog": "imagenet-sample"},
-        "benchmark": benchmark,
-    }
-    body.update(spec)
-    return {"apiVersion": "modelviz.io/v1alpha1", "kind": "ModelVisualizer", "metadata": {"name": name}, "spec": body}
 
 
 @pytest.fixture(scope="session")
@@ -69,14 +58,6 @@ def streamlit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def map_service(cluster: Any, name: str, namespace: str, address: str) -> None:
-    """Tell the local executor where this Service's pods really answer (a port-forward, in effect)."""
-    path: Path = cluster.state_dir / "local-services.json"
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current[f"{name}.{namespace}"] = address
-    path.write_text(json.dumps(current))
-
-
 def finished(kubectl: Kubectl, namespace: str, name: str, run_id: str, operator: OperatorProcess) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         obj = kubectl.get("mviz", name, namespace)
@@ -99,7 +80,7 @@ def test_benchmark_run_lands_in_status_columns_and_events(
 ) -> None:
     map_service(cluster, "bench", namespace, streamlit_url)
     spec = {"runId": "r1", "requests": 400, "concurrency": 8, "targets": {"minRps": 1, "maxP99Ms": 60000}}
-    kubectl.apply(visualizer("bench", spec), namespace)
+    kubectl.apply(visualizer("bench", benchmark=spec), namespace)
     obj = finished(kubectl, namespace, "bench", "r1", operator)
     bench = obj["status"]["benchmark"]
     assert bench["phase"] == "Succeeded", bench
@@ -123,7 +104,7 @@ def test_benchmark_run_lands_in_status_columns_and_events(
     kubectl("annotate", "mviz", "bench", "-n", namespace, "poke=1")
     time.sleep(3)
     assert len(jobs(kubectl, namespace)) == 1
-    kubectl.apply(visualizer("bench", {**spec, "runId": "r2", "keepJobs": 1}), namespace)
+    kubectl.apply(visualizer("bench", benchmark={**spec, "runId": "r2", "keepJobs": 1}), namespace)
     obj = finished(kubectl, namespace, "bench", "r2", operator)
     assert [h["runId"] for h in obj["status"]["benchmarkHistory"]] == ["r2", "r1"]
     wait_for(lambda: len(jobs(kubectl, namespace)) == 1, timeout=30, what="the older Job to be pruned (keepJobs 1)")
@@ -134,7 +115,7 @@ def test_missed_target_flips_benchmark_passed(
 ) -> None:
     map_service(cluster, "slow", namespace, streamlit_url)
     spec = {"runId": "strict", "requests": 200, "concurrency": 4, "targets": {"minRps": 1000000, "maxP99Ms": 0.001}}
-    kubectl.apply(visualizer("slow", spec), namespace)
+    kubectl.apply(visualizer("slow", benchmark=spec), namespace)
     obj = finished(kubectl, namespace, "slow", "strict", operator)
     cond = condition(obj, "BenchmarkPassed")
     assert cond["status"] == "False" and cond["reason"] == "TargetMissed"
@@ -148,7 +129,7 @@ def test_non_2xx_responses_fail_the_run(
 ) -> None:
     with serve("error500") as url:
         map_service(cluster, "errors", namespace, url.split("//", 1)[1].rstrip("/"))
-        kubectl.apply(visualizer("errors", {"runId": "e1", "requests": 100, "concurrency": 4}), namespace)
+        kubectl.apply(visualizer("errors", benchmark={"runId": "e1", "requests": 100, "concurrency": 4}), namespace)
         obj = finished(kubectl, namespace, "errors", "e1", operator)
     bench = obj["status"]["benchmark"]
     assert bench["phase"] == "Failed" and bench["reason"] == "Non2xxResponses"
@@ -163,7 +144,8 @@ def test_service_never_ready_fails_with_a_reason(
 
     map_service(cluster, "nobody", namespace, f"127.0.0.1:{free_port()}")
     kubectl.apply(
-        visualizer("nobody", {"runId": "n1", "requests": 10, "concurrency": 1, "timeoutSeconds": 30}), namespace
+        visualizer("nobody", benchmark={"runId": "n1", "requests": 10, "concurrency": 1, "timeoutSeconds": 30}),
+        namespace,
     )
     obj = finished(kubectl, namespace, "nobody", "n1", operator)
     assert obj["status"]["benchmark"]["reason"] == "ServiceNotReady"
@@ -175,7 +157,7 @@ def test_job_deleted_mid_run_fails_and_cr_deletion_takes_the_job(
     with serve("hang") as url:
         map_service(cluster, "hung", namespace, url.split("//", 1)[1].rstrip("/"))
         spec = {"runId": "h1", "requests": 10, "concurrency": 1, "requestTimeoutSeconds": 600}
-        kubectl.apply(visualizer("hung", spec), namespace)
+        kubectl.apply(visualizer("hung", benchmark=spec), namespace)
         wait_for(
             lambda: (
                 ((kubectl.get("mviz", "hung", namespace) or {}).get("status", {}).get("benchmark") or {}).get("phase")
@@ -189,7 +171,7 @@ def test_job_deleted_mid_run_fails_and_cr_deletion_takes_the_job(
         obj = finished(kubectl, namespace, "hung", "h1", operator)
         assert obj["status"]["benchmark"]["reason"] in ("JobDeleted", "PodDeleted"), obj["status"]["benchmark"]
 
-        kubectl.apply(visualizer("hung", {**spec, "runId": "h2"}), namespace)
+        kubectl.apply(visualizer("hung", benchmark={**spec, "runId": "h2"}), namespace)
         wait_for(
             lambda: any(j["metadata"]["labels"]["modelviz.io/run-id"] == "h2" for j in jobs(kubectl, namespace)),
             timeout=60,
@@ -206,7 +188,7 @@ def test_a_restarted_operator_does_not_run_a_run_again(
 
     with serve("ok") as url:
         map_service(cluster, "again", namespace, url.split("//", 1)[1].rstrip("/"))
-        kubectl.apply(visualizer("again", {"runId": "once", "requests": 50, "concurrency": 2}), namespace)
+        kubectl.apply(visualizer("again", benchmark={"runId": "once", "requests": 50, "concurrency": 2}), namespace)
         finished(kubectl, namespace, "again", "once", operator)
         # A second operator process (as after a restart) sees the recorded run and starts nothing.
         second = start_operator(cluster, tmp_path / "second.log", {"MODELVIZ_NAMESPACES": namespace})

@@ -10,18 +10,9 @@ import pytest
 import yaml
 
 from tests.conftest import OperatorProcess
-from tests.kube_helpers import REPO, Kubectl, condition, wait_for
+from tests.kube_helpers import REPO, Kubectl, condition, visualizer, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-def visualizer(name: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "models": [{"name": "effnet-lite0", "catalog": "efficientnet-lite0"}],
-        "dataset": {"catalog": "imagenet-sample"},
-    }
-    body.update(spec)
-    return {"apiVersion": "modelviz.io/v1alpha1", "kind": "ModelVisualizer", "metadata": {"name": name}, "spec": body}
 
 
 def explain(kubectl: Kubectl, namespace: str, operator: OperatorProcess) -> Any:

@@ -13,25 +13,9 @@ import pytest
 
 from tests.bench.servers import serve
 from tests.conftest import OperatorProcess, start_operator, stop_operator
-from tests.kube_helpers import Kubectl, wait_for
+from tests.kube_helpers import Kubectl, map_service, visualizer, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-def visualizer(name: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "models": [{"name": "effnet-lite0", "catalog": "efficientnet-lite0"}],
-        "dataset": {"catalog": "imagenet-sample"},
-    }
-    body.update(spec)
-    return {"apiVersion": "modelviz.io/v1alpha1", "kind": "ModelVisualizer", "metadata": {"name": name}, "spec": body}
-
-
-def map_service(cluster: Any, name: str, namespace: str, address: str) -> None:
-    path: Path = cluster.state_dir / "local-services.json"
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current[f"{name}.{namespace}"] = address
-    path.write_text(json.dumps(current))
 
 
 def scrape(port: int) -> str:

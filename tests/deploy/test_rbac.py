@@ -34,7 +34,7 @@ from modelviz_operator.builders import CHILD_KINDS
 from tests.bench.servers import serve
 from tests.conftest import OperatorProcess, start_operator, stop_operator
 from tests.deploy_helpers import BASE, NAMESPACED, Render, find, service_account_kubeconfig
-from tests.kube_helpers import REPO, Kubectl, condition, wait_for
+from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -223,23 +223,6 @@ def test_namespaced_role_grants_exactly_what_the_code_uses(render: Render) -> No
 
 
 # --- an operator with nothing but these permissions --------------------------------------------------------------
-
-
-def visualizer(name: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "models": [{"name": "effnet-lite0", "catalog": "efficientnet-lite0"}],
-        "dataset": {"catalog": "imagenet-sample"},
-    }
-    body.update(spec)
-    return {"apiVersion": f"{GROUP}/v1alpha1", "kind": "ModelVisualizer", "metadata": {"name": name}, "spec": body}
-
-
-def map_service(cluster: Any, name: str, namespace: str, address: str) -> None:
-    """Tell the local executor where this Service's pods really answer (as tests/cluster/test_benchmark.py does)."""
-    path: Path = cluster.state_dir / "local-services.json"
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current[f"{name}.{namespace}"] = address
-    path.write_text(json.dumps(current))
 
 
 # Lines an operator writes when its permissions fall short (kopf warnings, client exceptions, failed handlers).
