@@ -71,7 +71,7 @@ def _model(spec_json: str, cache: str) -> tuple[LoadedModel, Predictor]:
         model = load_catalog(spec.name, spec.catalog, spec.weights, Path(cache))
     else:
         assert spec.path is not None and spec.labels is not None
-        model = load_file_model(spec.name, spec.path, spec.labels)
+        model = load_file_model(spec.name, spec.path, spec.labels, Path(cache))
     return model, Predictor(model, Path(cache))
 
 

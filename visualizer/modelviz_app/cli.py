@@ -70,10 +70,10 @@ def _prepare(args: argparse.Namespace) -> int:
             print(f"prepare: {variant}: {exc}", file=sys.stderr)
     try:
         paths = train_fashion(cache, log=lambda m: print(f"prepare: {m}"))
-        from modelviz_app.models import Predictor, load_file_model
+        from modelviz_app.models import Predictor, load_catalog
 
-        for name, path in paths.items():
-            Predictor(load_file_model(name, path, path.parent / "labels.txt"), cache)
+        for name in paths:
+            Predictor(load_catalog(name, name, None, cache), cache)
         print(f"prepare: Fashion-MNIST models ready in {paths['fashion-cnn'].parent}")
     except Exception as exc:
         failures += 1

