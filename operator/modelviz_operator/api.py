@@ -293,7 +293,12 @@ class BenchmarkSpec(_Model):
     request_timeout_seconds: int = Field(default=30, description="Timeout of one request (ab -s).", ge=1, le=3600)
     targets: BenchmarkTargets | None = Field(default=None, description="Targets that decide BenchmarkPassed.")
     keep_jobs: int = Field(default=3, description="Finished benchmark Jobs to keep for debugging.", ge=0, le=20)
-    on_rollout: bool = Field(default=False, description="Run again after each completed rollout of the visualizer.")
+    on_rollout: bool = Field(
+        default=False,
+        description=(
+            "Run again after each completed rollout of the visualizer; runs are then named <runId>.rev<revision>."
+        ),
+    )
 
 
 class ModelVisualizerSpec(_Model):

@@ -69,6 +69,8 @@ def next_step(
             return Step("follow", current["runId"])
         if current.get("runId") == run_id:
             return Step("start" if ready else "wait", run_id)
+    if spec.benchmark.on_rollout and not revision:
+        return Step("none")  # the next run waits for the rollout under way to complete
     seen = {r.get("runId") for r in [current or {}, *history]}
     if run_id in seen:
         return Step("none")

@@ -199,3 +199,22 @@ def test_a_restarted_operator_does_not_run_a_run_again(
             assert "BenchmarkStarted" not in second.logs(500)
         finally:
             stop_operator(second)
+
+
+def test_on_rollout_runs_again_after_each_completed_rollout(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    with serve("ok") as url:
+        map_service(cluster, "rolling", namespace, url.split("//", 1)[1].rstrip("/"))
+        bench = {"runId": "r", "requests": 50, "concurrency": 2, "onRollout": True}
+        kubectl.apply(visualizer("rolling", benchmark=bench), namespace)
+        finished(kubectl, namespace, "rolling", "r.rev1", operator)
+        # A configuration change rolls the pods; once the rollout completes, the benchmark runs again.
+        models = [{"name": "effnet-lite1", "catalog": "efficientnet-lite1"}]
+        kubectl.apply(visualizer("rolling", benchmark=bench, models=models), namespace)
+        obj = finished(kubectl, namespace, "rolling", "r.rev2", operator)
+        assert [h["runId"] for h in obj["status"]["benchmarkHistory"]] == ["r.rev2", "r.rev1"]
+        # Scaling is not a rollout: no third run.
+        kubectl("scale", "mviz/rolling", "--replicas=2", "-n", namespace)
+        time.sleep(5)
+        assert len(jobs(kubectl, namespace)) == 2

@@ -62,6 +62,7 @@ def test_each_run_id_starts_once() -> None:
 
 def test_on_rollout_runs_once_per_revision() -> None:
     s = spec(onRollout=True)
+    assert next_step(s, None, [], ready=True, revision=None).action == "none"  # rollout not complete yet
     first = next_step(s, None, [], ready=True, revision="1")
     assert first.run_id == "r1.rev1"
     done = {"runId": "r1.rev1", "phase": "Succeeded", "jobName": "j"}
