@@ -19,7 +19,7 @@ __all__ = ["BATCH_SIZE", "Evaluation", "class_mapping", "evaluate", "predictions
 
 # 32 keeps peak memory near 1 GB for 224x224 networks while batching gives most of its speed-up.
 BATCH_SIZE = 32
-_FORMAT = "p2"  # bumped when the input pipeline (resize, preprocessing) changes
+_FORMAT = "p3"  # bumped when the input pipeline (resize, preprocessing) changes
 
 ProgressFn = Callable[[float, str], None]
 

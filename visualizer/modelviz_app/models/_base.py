@@ -63,15 +63,19 @@ def fit_image(image: np.ndarray, size: tuple[int, int], channels: int, crop: boo
     Staying in uint8 until a whole batch is stacked keeps the float conversion to one pass (``preprocess``).
     """
     pil = Image.fromarray(image)
-    pil = pil.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    if pil.mode != mode:
+        pil = pil.convert(mode)
     h, w = size
-    if crop and (pil.width, pil.height) != (w, h):
-        scale = max(w / pil.width, h / pil.height)
-        resized = (max(w, round(pil.width * scale)), max(h, round(pil.height * scale)))
-        pil = pil.resize(resized, Image.Resampling.BILINEAR)
-        left, top = (pil.width - w) // 2, (pil.height - h) // 2
-        pil = pil.crop((left, top, left + w, top + h))
-    elif (pil.width, pil.height) != (w, h):
-        pil = pil.resize((w, h), Image.Resampling.BILINEAR)
+    if (pil.width, pil.height) != (w, h):
+        box = None
+        if crop:
+            # Centre crop of the source with the target's aspect ratio, resized in one pass: PIL only resamples
+            # the pixels it keeps (the same picture as resizing the shorter side and then cropping).
+            scale = max(w / pil.width, h / pil.height)
+            bw, bh = w / scale, h / scale
+            left, top = (pil.width - bw) / 2, (pil.height - bh) / 2
+            box = (left, top, left + bw, top + bh)
+        pil = pil.resize((w, h), Image.Resampling.BILINEAR, box=box)
     array = np.asarray(pil, dtype=np.uint8)
     return array[..., None] if channels == 1 else array
