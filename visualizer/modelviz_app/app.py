@@ -10,7 +10,11 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+import logging  # noqa: E402
+
 import streamlit as st  # noqa: E402
+
+from modelviz_app._ui import describe_error  # noqa: E402
 
 __all__ = ["PAGES"]
 
@@ -26,6 +30,12 @@ PAGES: list[tuple[str, str, str]] = [
 ]
 
 st.set_page_config(page_title="modelviz", page_icon=":material/insights:", layout="wide")
+# Users see what failed, never a stack trace; the traceback goes to the server log for whoever runs the pod.
+st.set_option("client.showErrorDetails", "none")
 _here = Path(__file__).parent
 navigation = st.navigation([st.Page(_here / path, title=title, icon=icon) for path, title, icon in PAGES])
-navigation.run()
+try:
+    navigation.run()
+except Exception as exc:  # st.stop()/reruns are BaseExceptions and pass through
+    logging.getLogger("modelviz_app").exception("page %s failed", navigation.title)
+    st.error(f"This page could not be drawn: {describe_error(exc)}", icon=":material/error:")
