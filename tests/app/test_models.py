@@ -239,3 +239,14 @@ def test_upload_decoding_is_guarded(monkeypatch):
         datasets.decode_image(buffer.getvalue())
     with pytest.raises(Exception, match="cannot identify"):
         datasets.decode_image(b"not an image")
+
+
+@pytest.mark.parametrize("shape", [(400, 600, 3), (600, 400, 3), (240, 240, 3), (27, 1000), (1000, 27, 3), (28, 28)])
+@pytest.mark.parametrize("size", [(224, 224), (240, 240), (260, 260), (28, 28)])
+def test_fit_image_any_shape(shape, size):
+    from modelviz_app.models import fit_image
+
+    image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    for channels in (1, 3):
+        out = fit_image(image, size, channels)
+        assert out.shape == (*size, channels) and out.dtype == np.uint8

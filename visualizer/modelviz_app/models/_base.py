@@ -73,8 +73,8 @@ def fit_image(image: np.ndarray, size: tuple[int, int], channels: int, crop: boo
             # Centre crop of the source with the target's aspect ratio, resized in one pass: PIL only resamples
             # the pixels it keeps (the same picture as resizing the shorter side and then cropping).
             scale = max(w / pil.width, h / pil.height)
-            bw, bh = w / scale, h / scale
-            left, top = (pil.width - bw) / 2, (pil.height - bh) / 2
+            bw, bh = min(pil.width, w / scale), min(pil.height, h / scale)  # min: float round-off
+            left, top = max(0.0, (pil.width - bw) / 2), max(0.0, (pil.height - bh) / 2)
             box = (left, top, left + bw, top + bh)
         pil = pil.resize((w, h), Image.Resampling.BILINEAR, box=box)
     array = np.asarray(pil, dtype=np.uint8)
