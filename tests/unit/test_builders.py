@@ -62,6 +62,10 @@ def test_deployment_probes_security_and_config_mount() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODELVIZ_CONFIG"] == "/etc/modelviz/config.yaml"
     assert container["resources"]["requests"]["cpu"] == "500m"
+    # The writable cache starts as a copy of what the image baked (converted weights, trained models).
+    (seed,) = pod["initContainers"]
+    assert "/opt/modelviz/cache/." in seed["command"][-1] and "/var/cache/modelviz/" in seed["command"][-1]
+    assert seed["securityContext"] == container["securityContext"]
 
 
 def test_config_change_changes_the_template_hash() -> None:

@@ -20,6 +20,7 @@ from .configmap import CACHE_DIR, DATASET_MOUNT, MODELS_MOUNT, build_configmap, 
 __all__ = ["DEFAULT_RESOURCES", "HEALTH_PATH", "build_deployment", "deployment_name", "desired_replicas"]
 
 HEALTH_PATH = "/_stcore/health"
+IMAGE_CACHE = "/opt/modelviz/cache"  # MODELVIZ_CACHE of Dockerfile.app
 RUN_AS_USER = 10001
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "500m", "memory": "1Gi"},
@@ -105,7 +106,20 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
+    # The image bakes converted weights and trained models into IMAGE_CACHE (read-only at run time); the app also
+    # writes prediction caches, so it works on a writable copy in the cache volume.
+    seed_cache: dict[str, Any] = {
+        "name": "seed-cache",
+        "image": spec.image,
+        "command": ["sh", "-c", f"cp -a {IMAGE_CACHE}/. {CACHE_DIR}/ 2>/dev/null || true"],
+        "volumeMounts": [{"name": "cache", "mountPath": CACHE_DIR}],
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+        "securityContext": container["securityContext"],
+    }
+    if spec.image_pull_policy:
+        seed_cache["imagePullPolicy"] = spec.image_pull_policy
     pod_spec: dict[str, Any] = {
+        "initContainers": [seed_cache],
         "containers": [container],
         "volumes": volumes,
         "automountServiceAccountToken": False,
