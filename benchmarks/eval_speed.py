@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,7 @@ def _dataset(count: int):
     )
 
 
-def _child(mode: str, model_name: str, images: int, cache: Path) -> dict[str, float]:
+def _child(mode: str, model_name: str, images: int, cache: Path, repeat: int) -> dict[str, float]:
     import numpy as np
 
     from modelviz_app.evaluation import evaluate
@@ -66,34 +67,42 @@ def _child(mode: str, model_name: str, images: int, cache: Path) -> dict[str, fl
 
     model = _model(model_name, cache)
     dataset = _dataset(images)
+    # Median of --repeat timed runs: other work on a shared 2-core machine makes single runs noisy.
+    times: list[float] = []
     if mode == "naive":
         # What the replaced app did: one model.predict call per image.
         model.keras_model.predict(model.preprocess(model.fit(dataset.image(0))[None]), verbose=0)  # warm-up
-        start = time.perf_counter()
-        rows = [
-            model.keras_model.predict(model.preprocess(model.fit(dataset.image(i))[None]), verbose=0)[0]
-            for i in range(images)
-        ]
-        seconds = time.perf_counter() - start
+        for _ in range(repeat):
+            start = time.perf_counter()
+            rows = [
+                model.keras_model.predict(model.preprocess(model.fit(dataset.image(i))[None]), verbose=0)[0]
+                for i in range(images)
+            ]
+            times.append(time.perf_counter() - start)
         np.save(cache / f"naive-{model_name}.npy", np.array(rows))
     else:
         predictor = Predictor(model, cache, use_tflite=mode == "app")
         evaluate(model, predictor, _dataset(32), None)  # warm-up: interpreter allocation, graph tracing
-        start = time.perf_counter()
-        result = evaluate(model, predictor, dataset, None)
-        seconds = time.perf_counter() - start
+        for _ in range(repeat):
+            start = time.perf_counter()
+            result = evaluate(model, predictor, dataset, None)
+            times.append(time.perf_counter() - start)
         naive = cache / f"naive-{model_name}.npy"
         if naive.exists():
             reference = np.load(naive)
             n = len(reference)
             print(json.dumps({"max_abs_diff": float(np.abs(result.probs[:n] - reference).max())}), file=sys.stderr)
+    seconds = statistics.median(times)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"images_per_s": images / seconds, "seconds": seconds, "peak_rss_mb": peak_mb, "images": images}
 
 
-def _run_child(mode: str, model: str, images: int, cache: Path) -> dict[str, float]:
+def _run_child(mode: str, model: str, images: int, cache: Path, repeat: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--models", model, "--images", str(images), "--cache", str(cache)],
+        [
+            *(sys.executable, __file__, "--child", mode, "--models", model, "--images", str(images)),
+            *("--cache", str(cache), "--repeat", str(repeat)),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -169,20 +178,21 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=256, help="images for the batched paths")
     parser.add_argument("--naive-images", type=int, default=48, help="images for the per-image loop (it is slow)")
     parser.add_argument("--cache", help="cache directory (default: a fresh temporary one)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the median is reported")
     parser.add_argument("--child", choices=["naive", "keras", "app"], help=argparse.SUPPRESS)
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "eval_speed.md"))
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args.child, args.models, args.images, Path(args.cache))))
+        print(json.dumps(_child(args.child, args.models, args.images, Path(args.cache), args.repeat)))
         return 0
 
     cache = Path(args.cache or tempfile.mkdtemp(prefix="modelviz-bench-"))
     rows = []
     for model in args.models.split(","):
-        naive = _run_child("naive", model, args.naive_images, cache)
-        keras = _run_child("keras", model, args.images, cache)
-        app = _run_child("app", model, args.images, cache)
+        naive = _run_child("naive", model, args.naive_images, cache, args.repeat)
+        keras = _run_child("keras", model, args.images, cache, args.repeat)
+        app = _run_child("app", model, args.images, cache, args.repeat)
         rows.append((model, naive, keras, app))
         print(
             f"{model}: naive {naive['images_per_s']:.1f} img/s, keras batch {keras['images_per_s']:.1f}, "
@@ -194,7 +204,8 @@ def main() -> int:
         "# Evaluation speed",
         "",
         f"`benchmarks/eval_speed.py` on {os.cpu_count()} CPU cores; images/s include decoding and resizing; "
-        f"per-image loop on {args.naive_images} images, batched paths on {args.images} (batch 32). "
+        f"per-image loop on {args.naive_images} images, batched paths on {args.images} (batch 32); "
+        f"median of {args.repeat} runs. "
         "Peak RSS is the measuring process's own (the app child also converts the model to TFLite, with TensorFlow "
         "loaded). EfficientNet-Lite has its real ImageNet weights; keras.applications models random ones (speed only).",
         "",
