@@ -250,3 +250,16 @@ def test_fit_image_any_shape(shape, size):
     for channels in (1, 3):
         out = fit_image(image, size, channels)
         assert out.shape == (*size, channels) and out.dtype == np.uint8
+
+
+def test_unwritable_cache_costs_speed_not_service(tiny, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")  # root ignores permissions; a file in the path blocks every write
+    model = load_file_model("colour-mean", tiny.models["colour-mean"], tiny.labels, blocked)
+    predictor = Predictor(model, blocked)
+    assert predictor.backend == "keras"
+    dataset = load_dataset(None, tiny.dataset)
+    first = evaluate(model, predictor, dataset, blocked)
+    again = evaluate(model, predictor, dataset, blocked)
+    assert not first.cached and not again.cached
+    np.testing.assert_allclose(first.probs, again.probs)

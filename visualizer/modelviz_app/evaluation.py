@@ -14,6 +14,7 @@ import numpy as np
 
 from modelviz_app.datasets import Dataset
 from modelviz_app.models import LoadedModel, ModelLoadError, Predictor
+from modelviz_app.paths import write_atomically
 
 __all__ = ["BATCH_SIZE", "Evaluation", "class_mapping", "evaluate", "predictions_path"]
 
@@ -102,9 +103,6 @@ def evaluate(
                 progress(stop / n, f"{model.name}: {stop}/{n} images")
     seconds = infer / max(n, 1)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"seconds_per_image": seconds, "backend": predictor.backend})
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, probs=probs, meta=np.array(meta))
-        tmp.replace(path)
+        write_atomically(path, lambda p: np.savez_compressed(p, probs=probs, meta=np.array(meta)))
     return Evaluation(model.name, model.labels, y_true, probs, seconds, predictor.backend, False)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "cache_root", "file_digest"]
+__all__ = ["CACHE_ENV", "cache_root", "file_digest", "write_atomically"]
+
+_LOG = logging.getLogger(__name__)
 
 CACHE_ENV = "MODELVIZ_CACHE"
 
@@ -25,3 +31,21 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> bool:
+    """``write(tmp)`` then rename over ``path``: readers (other replicas on a shared cache) never see half a file.
+
+    A cache that cannot be written (read-only mount, full disk) only costs speed: False, with a warning.
+    """
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        tmp.replace(path)
+        return True
+    except OSError as exc:
+        _LOG.warning("cannot write cache file %s: %s", path, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return False

@@ -17,7 +17,7 @@ from modelviz_app.models._effnet_lite import LITE_VARIANTS, MEAN_RGB, STD_RGB, b
 from modelviz_app.models._fashion import FASHION_MODELS, fashion_model_dir, train_fashion
 from modelviz_app.models._imagenet import imagenet_labels
 from modelviz_app.models._runner import Predictor
-from modelviz_app.paths import file_digest
+from modelviz_app.paths import file_digest, write_atomically
 
 __all__ = [
     "CATALOG_MODELS",
@@ -137,10 +137,7 @@ def _load_lite(name: str, variant: str, cache: Path) -> LoadedModel:
         loader = _load_keras_file(path)
     else:
         model = build_keras(variant)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.keras")
-        model.save(tmp)
-        tmp.replace(path)
+        write_atomically(path, model.save)
         loader = _loaded(model)
     size = LITE_VARIANTS[variant][2]
     key = _key(variant, version, _CONVERTER)
@@ -200,8 +197,8 @@ def load_file_model(
         if outputs != len(labels):
             raise ModelLoadError(f"{path} has {outputs} outputs but {labels_path} names {len(labels)} classes")
         if record is not None:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"input_shape": list(shape[1:4])}))
+            text = json.dumps({"input_shape": list(shape[1:4])})
+            write_atomically(record, lambda p: p.write_text(text))
         shape = tuple(shape[1:4])
         loader = _loaded(model)
     size = (int(shape[0]), int(shape[1]))

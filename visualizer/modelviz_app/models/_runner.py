@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from modelviz_app.models._base import LoadedModel
+from modelviz_app.paths import write_atomically
 
 __all__ = ["AGREEMENT_TOLERANCE", "Predictor"]
 
@@ -37,10 +38,8 @@ def _convert(keras_model: Any, target: Path) -> None:
         fn = tf.function(lambda x: keras_model(x, training=False))
         concrete = fn.get_concrete_function(tf.TensorSpec([None, *keras_model.input_shape[1:]], tf.float32))
         flat = tf.lite.TFLiteConverter.from_concrete_functions([concrete], keras_model).convert()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(flat)
-    tmp.replace(target)
+    if not write_atomically(target, lambda p: p.write_bytes(flat)):
+        raise RuntimeError(f"cannot cache {target}")
 
 
 class Predictor:
@@ -81,7 +80,8 @@ class Predictor:
         got = self._run_tflite(probe)
         want = np.asarray(self.model.keras_model.predict_on_batch(probe))
         self.max_diff = float(np.abs(got - want).max())
-        record.write_text(json.dumps({"max_abs_diff": self.max_diff}))
+        text = json.dumps({"max_abs_diff": self.max_diff})
+        write_atomically(record, lambda p: p.write_text(text))
         if not self.max_diff <= AGREEMENT_TOLERANCE:  # also rejects NaN
             raise RuntimeError(f"TFLite output differs from Keras by {self.max_diff:.2e}")
         self.backend = "tflite"
