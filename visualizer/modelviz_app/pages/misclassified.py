@@ -43,7 +43,8 @@ if only_disagree:
     mask &= disagree
 selected = np.flatnonzero(mask)
 # Most confident mistakes first: those are the surprising ones.
-selected = selected[np.argsort(-confidence[:, selected].max(axis=0), kind="stable")]
+mistake_confidence = np.where(wrong, confidence, 0.0).max(axis=0)
+selected = selected[np.argsort(-mistake_confidence[selected], kind="stable")]
 st.caption(f"{len(selected)} of {len(truth)} images match; showing {min(limit, len(selected))}")
 if not len(selected):
     st.success("No image matches these filters.")
