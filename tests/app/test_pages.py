@@ -23,8 +23,8 @@ PAGES = {
 }
 
 
-def _app(config: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> AppTest:
-    os.environ["MODELVIZ_CONFIG"] = str(config)
+def _app(config: Path) -> AppTest:
+    os.environ["MODELVIZ_CONFIG"] = str(config)  # AppTest runs the script in this process
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
     return at
@@ -110,7 +110,8 @@ def test_page_renders(app: AppTest, page: str) -> None:
         assert all(name in _texts(app) and "ms" in _texts(app) for name in MODELS)
 
 
-def test_invalid_config_shows_field_error(tiny) -> None:
+def test_invalid_config_shows_field_error(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODELVIZ_CONFIG", raising=False)  # restored after the test
     path = tiny.root / "invalid.yaml"
     path.write_text("models: [{name: Bad_Name, catalog: fashion-cnn}]\ndataset: {catalog: fashion-mnist}\n")
     at = _app(path)
@@ -118,13 +119,15 @@ def test_invalid_config_shows_field_error(tiny) -> None:
     assert "models.0.name" in at.error[0].value
 
 
-def test_missing_config_is_explained(tiny) -> None:
+def test_missing_config_is_explained(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODELVIZ_CONFIG", raising=False)  # restored after the test
     at = _app(tiny.root / "nope.yaml")
     assert not at.exception
     assert "does not exist" in at.error[0].value
 
 
-def test_broken_dataset_keeps_upload_working(tiny) -> None:
+def test_broken_dataset_keeps_upload_working(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODELVIZ_CONFIG", raising=False)  # restored after the test
     at = _app(tiny.config("nodata", dataset={"path": str(tiny.root / "no-such-folder")}))
     assert not at.exception
     assert "no-such-folder" in at.error[0].value
