@@ -35,6 +35,15 @@ def wait_ready(kubectl: Kubectl, namespace: str, name: str, operator: OperatorPr
     return wait_for(ready, timeout=60, what=f"{name} Ready", explain=explain(kubectl, namespace, operator))
 
 
+def wait_degraded(kubectl: Kubectl, namespace: str, name: str, operator: OperatorProcess) -> dict[str, Any]:
+    def degraded() -> dict[str, Any] | None:
+        obj = kubectl.get("mviz", name, namespace)
+        cond = condition(obj, "Degraded")
+        return obj if cond and cond["status"] == "True" else None
+
+    return wait_for(degraded, timeout=60, what=f"{name} Degraded", explain=explain(kubectl, namespace, operator))
+
+
 def test_minimal_example_yields_children_and_columns(
     kubectl: Kubectl, operator: OperatorProcess, namespace: str
 ) -> None:
@@ -181,13 +190,7 @@ def test_deleting_the_resource_removes_its_children(
 def test_crash_looping_pods_make_ready_false(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:
     # kwok's stage for this annotation reports what a kubelet shows for a crashing container.
     kubectl.apply(visualizer("crashy", podAnnotations={"kwok.modelviz.io/simulate": "crashloop"}), namespace)
-
-    def degraded() -> dict[str, Any] | None:
-        obj = kubectl.get("mviz", "crashy", namespace)
-        cond = condition(obj, "Degraded")
-        return obj if cond and cond["status"] == "True" else None
-
-    obj = wait_for(degraded, timeout=60, what="Degraded", explain=explain(kubectl, namespace, operator))
+    obj = wait_degraded(kubectl, namespace, "crashy", operator)
     ready = condition(obj, "Ready")
     assert ready["status"] == "False" and ready["reason"] == "CrashLoopBackOff"
     assert condition(obj, "Degraded")["reason"] == "CrashLoopBackOff"
@@ -201,13 +204,7 @@ def test_unknown_catalog_model_is_degraded_and_others_keep_working(
 ) -> None:
     kubectl.apply(visualizer("unknown", models=[{"name": "x", "catalog": "no-such-model"}]), namespace)
     kubectl.apply(visualizer("fine"), namespace)
-
-    def degraded() -> dict[str, Any] | None:
-        obj = kubectl.get("mviz", "unknown", namespace)
-        cond = condition(obj, "Degraded")
-        return obj if cond and cond["status"] == "True" else None
-
-    obj = wait_for(degraded, timeout=60, what="Degraded", explain=explain(kubectl, namespace, operator))
+    obj = wait_degraded(kubectl, namespace, "unknown", operator)
     cond = condition(obj, "Degraded")
     assert cond["reason"] == "UnknownCatalogModel"
     assert "spec.models[x].catalog" in cond["message"] and "no-such-model" in cond["message"]
@@ -218,17 +215,7 @@ def test_unknown_catalog_model_is_degraded_and_others_keep_working(
 
 def test_missing_claim_is_degraded(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:
     kubectl.apply(visualizer("noclaim", dataset={"path": "images", "claimName": "photos"}), namespace)
-    obj = wait_for(
-        lambda: (
-            (o := kubectl.get("mviz", "noclaim", namespace))
-            and (c := condition(o, "Degraded"))
-            and c["status"] == "True"
-            and o
-        ),
-        timeout=60,
-        what="Degraded",
-        explain=explain(kubectl, namespace, operator),
-    )
+    obj = wait_degraded(kubectl, namespace, "noclaim", operator)
     assert condition(obj, "Degraded")["reason"] == "MissingVolumeClaim"
     assert "spec.dataset.claimName" in condition(obj, "Degraded")["message"]
     deployment = kubectl.get("deployment", "noclaim", namespace)
