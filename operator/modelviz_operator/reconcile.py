@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from . import kube, metrics
 from .api import CATALOG_DATASETS, CATALOG_MODELS, ModelVisualizerSpec, spec_from
-from .builders import Owner, build_children, selector_labels
-from .status import Problem, condition, derive_status, merge_conditions, now_iso
+from .builders import Owner, build_children
+from .status import Problem, condition, derive_status, merge_conditions, now_iso, selector_string
 
 __all__ = ["EventSink", "find_problems", "reconcile"]
 
@@ -121,10 +121,11 @@ def _reconcile_locked(
     current_status = body.get("status") or {}
 
     children = build_children(owner, spec)
+    live: dict[str, dict[str, Any]] = {}  # kind -> the object as the apply returned it (status included)
     for manifest in children.apply:
         meta = manifest["metadata"]
         before = kube.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
-        after = kube.apply(manifest)
+        after = live[manifest["kind"]] = kube.apply(manifest)
         if before is None:
             emit(body, "Normal", "Created", f"Created {manifest['kind']} {meta['name']}")
         elif before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion"):
@@ -134,17 +135,14 @@ def _reconcile_locked(
             emit(body, "Normal", "Deleted", f"Deleted {kind} {name} (no longer needed)")
 
     problems = find_problems(spec, owner.namespace, kube.pvc_exists)
-    deployment = kube.get("apps/v1", "Deployment", owner.namespace, owner.name)
-    service = kube.get("v1", "Service", owner.namespace, owner.name)
-    selector = ",".join(f"{k}={v}" for k, v in selector_labels(owner).items())
-    pods = kube.list_objects("v1", "Pod", owner.namespace, selector)
+    pods = kube.list_objects("v1", "Pod", owner.namespace, selector_string(owner))
     previous_conditions = current_status.get("conditions") or []
     status = derive_status(
         owner=owner,
         spec=spec,
         generation=generation,
-        deployment=deployment,
-        service=service,
+        deployment=live.get("Deployment"),
+        service=live.get("Service"),
         pods=pods,
         problems=problems,
         previous_conditions=previous_conditions,
