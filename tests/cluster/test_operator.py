@@ -287,3 +287,25 @@ def test_explain_describes_the_fields(kubectl: Kubectl, crd: str) -> None:
     text = kubectl("explain", "mviz.spec.service").stdout
     assert "ClusterIP, NodePort or LoadBalancer" in text
     assert "nodePort" in text
+
+
+def test_load_balancer_url_pending_then_external(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:
+    lb = {"type": "LoadBalancer", "port": 80, "annotations": {"cloud.google.com/load-balancer-type": "Internal"}}
+    kubectl.apply(visualizer("public", service=lb), namespace)
+    obj = wait_ready(kubectl, namespace, "public", operator)
+    assert "waiting for the load balancer's external address" in condition(obj, "Ready")["message"]
+    assert obj["status"]["url"] == f"http://public.{namespace}.svc.cluster.local/"
+    service = kubectl.get("service", "public", namespace)
+    assert service["metadata"]["annotations"]["cloud.google.com/load-balancer-type"] == "Internal"
+    # No cloud controller runs here; write the Service status the way one does once it has an address.
+    patch = '{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.10"}]}}}'
+    kubectl("patch", "service", "public", "-n", namespace, "--subresource=status", "--type=merge", "-p", patch)
+    obj = wait_for(
+        lambda: (o := kubectl.get("mviz", "public", namespace)) and o["status"].get("externalUrl") and o,
+        timeout=60,
+        what="the external URL in status",
+        explain=explain(kubectl, namespace, operator),
+    )
+    assert obj["status"]["url"] == obj["status"]["externalUrl"] == "http://203.0.113.10/"
+    assert obj["status"]["internalUrl"] == f"http://public.{namespace}.svc.cluster.local/"
+    assert "203.0.113.10" in kubectl("get", "mviz", "public", "-n", namespace).stdout
