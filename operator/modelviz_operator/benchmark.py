@@ -163,13 +163,14 @@ def _summary(result: dict[str, Any]) -> str:
 # -- glue: reads and writes through the API ---------------------------------------------------------------------
 
 
-def _revision(owner: Owner, status: dict[str, Any]) -> str | None:
+def _revision(deployment: dict[str, Any] | None, status: dict[str, Any]) -> str | None:
     """The Deployment's revision once its rollout has completed (for onRollout), else None."""
     progressing = next((c for c in status.get("conditions", []) if c["type"] == "Progressing"), None)
     if progressing is None or progressing.get("reason") != "Complete":
         return None
-    deployment = kube.get("apps/v1", "Deployment", owner.namespace, owner.name) or {}
-    revision = (deployment.get("metadata", {}).get("annotations") or {}).get("deployment.kubernetes.io/revision")
+    revision = ((deployment or {}).get("metadata", {}).get("annotations") or {}).get(
+        "deployment.kubernetes.io/revision"
+    )
     return str(revision) if revision else None
 
 
@@ -197,14 +198,20 @@ def _prune(owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
 
 
 def benchmark_status(
-    *, owner: Owner, spec: ModelVisualizerSpec, body: dict[str, Any], status: dict[str, Any], emit: Any
+    *,
+    owner: Owner,
+    spec: ModelVisualizerSpec,
+    body: dict[str, Any],
+    status: dict[str, Any],
+    deployment: dict[str, Any] | None,
+    emit: Any,
 ) -> dict[str, Any]:
     """Status fields for the benchmark (merged into the status the reconcile writes)."""
     previous = body.get("status") or {}
     current: dict[str, Any] | None = previous.get("benchmark")
     history: list[dict[str, Any]] = list(previous.get("benchmarkHistory") or [])
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status["conditions"])
-    revision = _revision(owner, status) if spec.benchmark and spec.benchmark.on_rollout else None
+    revision = _revision(deployment, status) if spec.benchmark and spec.benchmark.on_rollout else None
     step = next_step(spec, current, history, ready, revision)
     bench = spec.benchmark
     updates: dict[str, Any] = {}

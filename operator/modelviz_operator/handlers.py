@@ -48,14 +48,16 @@ def probe(**_: Any) -> bool:
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-def on_change(body: kopf.Body, **_: Any) -> None:
-    reconcile(dict(body), _emit, benchmark_status)
+def on_change(namespace: str | None, name: str, **_: Any) -> None:
+    if namespace:  # the resource is namespaced; kopf types the argument for cluster-scoped ones too
+        reconcile(namespace, name, _emit, benchmark_status)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync(body: kopf.Body, **_: Any) -> None:
+def resync(namespace: str | None, name: str, **_: Any) -> None:
     # A safety net: child events normally trigger reconciles within a second.
-    reconcile(dict(body), _emit, benchmark_status)
+    if namespace:
+        reconcile(namespace, name, _emit, benchmark_status)
 
 
 def _owner_changed(body: kopf.Body, **_: Any) -> None:
@@ -64,9 +66,7 @@ def _owner_changed(body: kopf.Body, **_: Any) -> None:
     namespace = body.get("metadata", {}).get("namespace")
     if not name or not namespace:
         return
-    owner = kube.get_visualizer(namespace, name)
-    if owner is not None:
-        reconcile(owner, _emit, benchmark_status)
+    reconcile(namespace, name, _emit, benchmark_status)
 
 
 for _group, _version, _plural in (

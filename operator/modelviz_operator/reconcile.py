@@ -26,10 +26,10 @@ _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def _lock_for(owner: Owner) -> threading.Lock:
+def _lock_for(namespace: str, name: str) -> threading.Lock:
     # Child events, timers and spec changes may reconcile one resource from several threads at once.
     with _locks_guard:
-        return _locks.setdefault((owner.namespace, owner.name), threading.Lock())
+        return _locks.setdefault((namespace, name), threading.Lock())
 
 
 def find_problems(spec: ModelVisualizerSpec, namespace: str, claim_exists: Callable[[str, str], bool]) -> list[Problem]:
@@ -87,31 +87,32 @@ def _invalid(body: dict[str, Any], error: ValidationError, emit: EventSink) -> N
         kube.patch_status(meta["namespace"], meta["name"], {"observedGeneration": generation, "conditions": conditions})
 
 
-def reconcile(body: dict[str, Any], emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None = None) -> None:
+def reconcile(
+    namespace: str, name: str, emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None = None
+) -> None:
     """Bring the children in line with the spec and write the status; safe to call any number of times."""
-    owner = Owner.from_body(body)
     started = time.monotonic()
     result = "ok"
-    with _lock_for(owner):
+    with _lock_for(namespace, name):
         try:
-            _reconcile_locked(owner, body, emit, extra_status)
+            _reconcile_locked(namespace, name, emit, extra_status)
         except Exception as exc:
             result = "error"
-            metrics.RECONCILE_ERRORS.labels(owner.namespace, owner.name, type(exc).__name__).inc()
+            metrics.RECONCILE_ERRORS.labels(namespace, name, type(exc).__name__).inc()
             raise
         finally:
-            metrics.RECONCILES.labels(owner.namespace, owner.name, result).inc()
-            metrics.RECONCILE_SECONDS.labels(owner.namespace, owner.name).observe(time.monotonic() - started)
+            metrics.RECONCILES.labels(namespace, name, result).inc()
+            metrics.RECONCILE_SECONDS.labels(namespace, name).observe(time.monotonic() - started)
 
 
 def _reconcile_locked(
-    owner: Owner, body: dict[str, Any], emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None
+    namespace: str, name: str, emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None
 ) -> None:
-    # Re-read: the body a handler got may be older than what other threads already wrote.
-    fresh = kube.get_visualizer(owner.namespace, owner.name)
-    if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+    # Read here, under the lock: a handler's body may be older than what other threads already wrote.
+    body = kube.get_visualizer(namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
         return
-    body = fresh
+    owner = Owner.from_body(body)
     try:
         spec = spec_from(body)
     except ValidationError as error:
@@ -148,7 +149,9 @@ def _reconcile_locked(
         previous_conditions=previous_conditions,
     )
     if extra_status is not None:
-        status.update(extra_status(owner=owner, spec=spec, body=body, status=status, emit=emit))
+        status.update(
+            extra_status(owner=owner, spec=spec, body=body, status=status, deployment=live.get("Deployment"), emit=emit)
+        )
     _announce_transitions(body, previous_conditions, status["conditions"], emit)
     if _status_changed(current_status, status):
         kube.patch_status(owner.namespace, owner.name, status)
