@@ -17,7 +17,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -410,11 +409,3 @@ def _exists(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return status != "Z"
-
-
-def iter_pids(state_dir: Path) -> Iterator[int]:
-    for path in (state_dir / "pids").glob("*.pid"):
-        try:
-            yield int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from . import kube, metrics
 from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
 from .builders import Owner
-from .builders.job import RUN_ID_LABEL, benchmark_job_name, build_benchmark_job
+from .builders.job import build_benchmark_job
 from .status import condition, merge_conditions, now_iso
 
 __all__ = ["HISTORY_LIMIT", "Step", "benchmark_status", "judge", "next_step", "outcome"]
@@ -271,6 +271,3 @@ def benchmark_status(
             if bench is not None:
                 _prune(owner, bench, {name})
     return updates
-
-
-__all__ += ["RUN_ID_LABEL", "benchmark_job_name"]
