@@ -226,7 +226,28 @@ def test_namespaced_role_grants_exactly_what_the_code_uses(render: Render) -> No
 
 
 # Lines an operator writes when its permissions fall short (kopf warnings, client exceptions, failed handlers).
-DENIED = re.compile(r"forbidden|\b403\b|Not enough permissions|Failed to post an event|Unauthorized|\b401\b", re.I)
+# Status codes only next to a word that makes them one: a bare 401/403 also matches log timestamps ("11:03:26,401").
+DENIED = re.compile(
+    r"forbidden|Not enough permissions|Failed to post an event|Unauthorized"
+    r"|\b(?:code|status|HTTP)\W{0,4}40[13]\b|\(40[13]\)",
+    re.I,
+)
+
+
+def test_denied_pattern_matches_refusals_not_timestamps() -> None:
+    refusals = [
+        "APIForbiddenError: ('deployments.apps is forbidden: User cannot patch', {'code': 403})",
+        "kubernetes.client.exceptions.ApiException: (401) Reason: Unauthorized",
+        "HTTP 403 from the API server",
+        "Not enough permissions to watch for resources",
+    ]
+    harmless = [
+        "[2026-11-25 11:03:26,401] kopf._core.engines.a [INFO    ] Initial authentication has been initiated.",
+        "[2026-11-25 11:03:26,403] kopf.objects [INFO    ] Handler 'reconcile' succeeded.",
+        "Requests per second: 1401.71, p99 403 ms",
+    ]
+    assert [line for line in refusals if not DENIED.search(line)] == []
+    assert [line for line in harmless if DENIED.search(line)] == []
 
 
 @pytest.fixture
