@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, cast
 
 import kopf
@@ -14,11 +15,20 @@ from .benchmark import benchmark_status
 from .builders import MANAGED_BY
 from .reconcile import reconcile
 
-__all__: list[str] = []
+__all__ = ["wait_until_served"]
 
 log = logging.getLogger(__name__)
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 RESYNC_SECONDS = float(os.environ.get("MODELVIZ_RESYNC_SECONDS", "60"))
+# kopf lists and watches Namespaces and CRDs cluster-wide to follow them at runtime. An operator confined to one
+# namespace by a Role turns that off (deploy/overlays/namespaced) and then needs no cluster-scoped rights at all.
+CLUSTER_SCANNING = os.environ.get("MODELVIZ_CLUSTER_SCANNING", "true").strip().lower() not in (
+    "0",
+    "false",
+    "no",
+    "off",
+)
+CRD_WAIT_SECONDS = float(os.environ.get("MODELVIZ_CRD_WAIT_SECONDS", "120"))
 
 
 def _emit(body: dict[str, Any], kind: str, reason: str, message: str) -> None:
@@ -36,8 +46,25 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 8
+    settings.scanning.disabled = not CLUSTER_SCANNING
     kube.configure()
+    if not CLUSTER_SCANNING:
+        # Without scanning, kopf serves only the resources discovery lists once it starts; a CRD applied in the
+        # same `kubectl apply -k` may not be established yet.
+        wait_until_served(GROUP, VERSION, PLURAL, CRD_WAIT_SECONDS)
     metrics.serve()
+
+
+def wait_until_served(group: str, version: str, plural: str, timeout: float, interval: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not kube.served(group, version, plural):
+        if time.monotonic() >= deadline:
+            raise kopf.PermanentError(
+                f"{plural}.{group}/{version} is not served after {timeout:.0f}s: apply the CRD "
+                f"(crds/{plural}.{group}.yaml) or set MODELVIZ_CRD_WAIT_SECONDS higher"
+            )
+        log.info("waiting for the API server to serve %s.%s/%s", plural, group, version)
+        time.sleep(interval)
 
 
 @kopf.on.probe(id="apiserver")

@@ -6,6 +6,7 @@ Kept in one module so the RBAC rules in ``deploy/`` can be checked against what 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any, cast
 
@@ -27,6 +28,7 @@ __all__ = [
     "list_objects",
     "patch_status",
     "pvc_exists",
+    "served",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ def configure() -> None:
         try:
             config.load_incluster_config()
         except config.ConfigException:
-            config.load_kube_config()
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # read now, not at import
         _api_client = client.ApiClient()
         _dynamic = None
 
@@ -134,3 +136,14 @@ def pvc_exists(namespace: str, name: str) -> bool:
             return False
         raise
     return True
+
+
+def served(group: str, version: str, plural: str) -> bool:
+    """Whether API discovery lists the resource: false until its CRD is established. Discovery needs no RBAC."""
+    try:
+        found = client.CustomObjectsApi().get_api_resources(group, version)
+    except ApiException as exc:
+        if exc.status == 404:  # the group/version is not served (yet)
+            return False
+        raise
+    return any(resource.name == plural for resource in (found.resources or []))

@@ -121,12 +121,8 @@ def test_base_deployment_is_hardened(render: Render) -> None:
 
 def test_namespaced_overlay_swaps_cluster_rbac_for_a_role(kubectl: Kubectl, render: Render, namespace: str) -> None:
     docs = render(NAMESPACED)
-    # Cluster-wide, only kopf's read-only scanning of Namespaces and CRDs is left (exact rules: test_rbac.py).
-    cluster_wide = [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-    assert {d["metadata"]["name"] for d in cluster_wide} == {"modelviz-operator-scanning"}, cluster_wide
-    (scanning,) = [d for d in cluster_wide if d["kind"] == "ClusterRole"]
-    assert {v for rule in scanning["rules"] for v in rule["verbs"]} == {"list", "watch"}
-    assert {r for rule in scanning["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}
+    # No rights cluster-wide at all (exact Role rules: test_rbac.py, which also runs an operator holding only them).
+    assert [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")] == []
     role, binding = find(docs, "Role"), find(docs, "RoleBinding")
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == SYSTEM
     assert binding["roleRef"]["kind"] == "Role" and binding["roleRef"]["name"] == role["metadata"]["name"]
@@ -134,6 +130,7 @@ def test_namespaced_overlay_swaps_cluster_rbac_for_a_role(kubectl: Kubectl, rend
     container = operator_container(docs)
     # The operator watches the namespace it runs in, the one holding its Role.
     assert env_of(container)["MODELVIZ_NAMESPACES"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env_of(container)["MODELVIZ_CLUSTER_SCANNING"] == "false"  # else kopf would want Namespaces and CRDs
     assert container["securityContext"] == operator_container(render(BASE))["securityContext"]
     ensure_namespace(kubectl, docs)
     assert "(server dry run)" in dry_run_apply(kubectl, docs)
@@ -141,10 +138,9 @@ def test_namespaced_overlay_swaps_cluster_rbac_for_a_role(kubectl: Kubectl, rend
     # Installed into another namespace by an overlay of the overlay: everything namespaced follows.
     moved = render(NAMESPACED, namespace)
     for doc in moved:
-        if doc["kind"] not in ("CustomResourceDefinition", "Namespace", "ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] not in ("CustomResourceDefinition", "Namespace"):
             assert doc["metadata"]["namespace"] == namespace, doc["metadata"]
-    for kind in ("RoleBinding", "ClusterRoleBinding"):
-        assert find(moved, kind)["subjects"][0]["namespace"] == namespace
+    assert find(moved, "RoleBinding")["subjects"][0]["namespace"] == namespace
     rest = [d for d in moved if d["kind"] != "Namespace"]
     assert "(server dry run)" in dry_run_apply(kubectl, rest)
 

@@ -2,7 +2,8 @@
 
 Static: every Kubernetes call in operator/modelviz_operator (through ``kube``), every kopf watch and kopf's own needs
 give a set of (apiGroup, resource, verb); the ClusterRole of deploy/base must grant exactly that set (nothing missing,
-nothing unused, no wildcards), the Role of deploy/overlays/namespaced the same minus kopf's cluster-scoped scanning.
+nothing unused, no wildcards), the Role of deploy/overlays/namespaced the same minus kopf's CRD scanning, with nothing
+cluster-scoped at all.
 
 Live: the rendered ServiceAccount and ClusterRole (or Role) are applied, a token is requested for the ServiceAccount,
 and a second operator process runs with only that token. It reconciles a ModelVisualizer through every path that
@@ -59,7 +60,8 @@ KUBE_FIXED: dict[str, tuple[str, Need]] = {
     "patch_status": ("patch_namespaced_custom_object_status", (GROUP, f"{PLURAL}/status", "patch")),
     "pvc_exists": ("read_namespaced_persistent_volume_claim", ("", "persistentvolumeclaims", "get")),
 }
-KUBE_NO_API = {"configure", "ApiException"}
+# served() reads API discovery, which every authenticated user may (system:discovery): no rule needed.
+KUBE_NO_API = {"configure", "ApiException", "served"}
 OPTIONAL_CHILDREN = (("autoscaling/v2", "HorizontalPodAutoscaler"), ("policy/v1", "PodDisruptionBudget"))
 # Calls whose (apiVersion, kind) is not written at the call site: (module, enclosing function, kube function) -> kinds.
 DYNAMIC_CALLS: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {
@@ -68,15 +70,10 @@ DYNAMIC_CALLS: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {
     ("reconcile", "_reconcile_locked", "delete_owned"): OPTIONAL_CHILDREN,  # children.absent
     ("benchmark", "benchmark_status", "apply"): (("batch/v1", "Job"),),  # build_benchmark_job
 }
-# kopf itself, beyond the handlers' watches: CRD observation (always), namespace observation (when namespaced).
+# kopf itself, beyond the handlers' watches: CRD observation, unless its scanning is off (the namespaced overlay).
 KOPF_CLUSTER_SCOPED: dict[Need, str] = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"): "kopf: notices CRD changes at runtime",
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"): "kopf: notices CRD changes at runtime",
-}
-KOPF_NAMESPACED_SCANNING: dict[Need, str] = {
-    **KOPF_CLUSTER_SCOPED,
-    ("", "namespaces", "list"): "kopf with --namespace: which of the named namespaces exist",
-    ("", "namespaces", "watch"): "kopf with --namespace: namespaces created or deleted later",
 }
 SCANNED = ("reconcile.py", "benchmark.py", "handlers.py", "status.py", "metrics.py", "__main__.py")
 
@@ -217,9 +214,15 @@ def test_cluster_role_grants_exactly_what_the_code_uses(render: Render) -> None:
 def test_namespaced_role_grants_exactly_what_the_code_uses(render: Render) -> None:
     docs = render(NAMESPACED)
     compare(granted(find(docs, "Role", SA)["rules"]), needs_of_code())
-    # Cluster-wide only kopf's scanning, read-only; nothing inside namespaces.
-    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
-    compare(granted(cluster_role["rules"]), {k: [v] for k, v in KOPF_NAMESPACED_SCANNING.items()})
+    # Nothing cluster-wide: kopf's scanning of Namespaces and CRDs is off there (the live test below proves it).
+    assert [d["kind"] for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")] == []
+    assert plain_env(docs)["MODELVIZ_CLUSTER_SCANNING"] == "false"
+
+
+def plain_env(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The operator container's env given as literal values (fieldRefs and the like left out)."""
+    (container,) = find(docs, "Deployment", SA)["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
 
 
 # --- an operator with nothing but these permissions --------------------------------------------------------------
@@ -274,11 +277,16 @@ def rbac_operator(
     else:
         docs = render(NAMESPACED, namespace)
         wanted = [d for d in docs if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
-        wanted += [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
         sa_namespace, watch = namespace, namespace
     kubectl("apply", "--server-side", "-f", "-", input_text=yaml.safe_dump_all(wanted))
     config = service_account_kubeconfig(kubectl, sa_namespace, SA, tmp_path / "sa.kubeconfig")
-    env = {"KUBECONFIG": str(config), "MODELVIZ_NAMESPACES": watch, "MODELVIZ_FIELD_MANAGER": manager}
+    # The manifest's own settings (MODELVIZ_CLUSTER_SCANNING in the overlay), then what a pod would get otherwise.
+    env = {
+        **plain_env(docs),
+        "KUBECONFIG": str(config),
+        "MODELVIZ_NAMESPACES": watch,
+        "MODELVIZ_FIELD_MANAGER": manager,
+    }
     running = start_operator(cluster, tmp_path / "operator.log", env)
     try:
         yield running, manager, variant
@@ -367,3 +375,43 @@ def test_operator_with_only_the_manifests_rbac_does_everything(
     log = operator.log.read_text(errors="replace").splitlines()
     failures = [line for line in log if "failed with an exception" in line or "Traceback" in line]
     assert not failures, "\n".join(failures[:20])
+
+
+def test_without_scanning_the_operator_waits_for_its_crd_to_be_served(
+    cluster: Any, kubectl: Kubectl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the namespaced overlay relies on: discovery, read with no rights, tells when a new CRD is served."""
+    import kopf
+
+    from modelviz_operator.handlers import wait_until_served
+
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    kube.configure()
+    group = f"g{uuid.uuid4().hex[:8]}.example.com"
+    assert not kube.served(group, "v1", "widgets")
+    with pytest.raises(kopf.PermanentError, match=rf"widgets\.{group}/v1 is not served after 1s"):
+        wait_until_served(group, "v1", "widgets", timeout=1, interval=0.2)
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
+        },
+    }
+    kubectl("apply", "--server-side", "-f", "-", input_text=json.dumps(crd))
+    try:
+        wait_until_served(group, "v1", "widgets", timeout=30, interval=0.2)
+        assert kube.served(GROUP, "v1alpha1", PLURAL)
+    finally:
+        kubectl("delete", "crd", f"widgets.{group}", "--wait=false", check=False)
