@@ -6,6 +6,8 @@ is persisted), after the target namespace itself has been created for real.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,6 +145,26 @@ def test_namespaced_overlay_swaps_cluster_rbac_for_a_role(kubectl: Kubectl, rend
     assert find(moved, "RoleBinding")["subjects"][0]["namespace"] == namespace
     rest = [d for d in moved if d["kind"] != "Namespace"]
     assert "(server dry run)" in dry_run_apply(kubectl, rest)
+
+
+@pytest.mark.parametrize("target", [BASE, NAMESPACED], ids=["base", "namespaced"])
+def test_an_images_override_moves_the_benchmark_image_with_the_operator(
+    render: Render, tmp_path: Path, target: Path
+) -> None:
+    # The way a platform team pins its own registry: an overlay with `images:` (what `kustomize edit set image` writes).
+    moved = "registry.example.com/mv/operator:9.9.9"
+    overlay = {
+        "resources": [os.path.relpath(target, tmp_path)],
+        "images": [{"name": IMAGE.split(":")[0], "newName": moved.split(":")[0], "newTag": moved.split(":")[1]}],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    before, after = operator_container(render(target)), operator_container(render(tmp_path))
+    assert (before["image"], env_of(before)["MODELVIZ_BENCH_IMAGE"]) == (IMAGE, IMAGE)
+    assert (after["image"], env_of(after)["MODELVIZ_BENCH_IMAGE"]) == (moved, moved)
+    # Nothing else in the env looks like an image, so nothing else changed.
+    assert {k: v for k, v in env_of(after).items() if k != "MODELVIZ_BENCH_IMAGE"} == {
+        k: v for k, v in env_of(before).items() if k != "MODELVIZ_BENCH_IMAGE"
+    }
 
 
 def test_argocd_application_points_at_a_renderable_base(render: Render) -> None:
