@@ -133,6 +133,7 @@ def test_every_page_renders(served, browser) -> None:
         body = page.locator("body").inner_text()
         for name in names:
             assert name in body, (page_file, name)
+        assert page.get_by_role("button", name="Deploy").count() == 0, "developer toolbar shown"
         page.screenshot(path=str(SHOTS / f"{Path(example).stem}-{Path(page_file).stem}.png"), full_page=True)
     page.close()
 

@@ -22,6 +22,9 @@ def test_serve_command_matches_the_deployment_contract():
     assert flags["--server.address"] == "127.0.0.1"
     assert flags["--server.port"] == "8601"
     assert flags["--server.headless"] == "true"
+    # What a served visualizer's users see: no developer menu, no tracebacks.
+    assert flags["--client.toolbarMode"] == "viewer"
+    assert flags["--client.showErrorDetails"] == "type"
     assert argv[-3:] == ["--", "--config", "/etc/modelviz/config.yaml"]
     assert "--" not in serve_command(8501, "127.0.0.1", None)
 

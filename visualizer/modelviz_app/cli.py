@@ -33,6 +33,12 @@ def serve_command(port: int, address: str, config: str | None) -> list[str]:
         "false",
         "--server.maxUploadSize",
         "10",
+        # Users of a served visualizer get no developer menu (rerun, clear cache, deploy) and no tracebacks: an
+        # unexpected exception shows its type only, its details go to the pod's log.
+        "--client.toolbarMode",
+        "viewer",
+        "--client.showErrorDetails",
+        "type",
     ]
     if config:
         argv += ["--", "--config", config]
