@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+
+from .browser import launch_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 # The package lives under visualizer/; tests run from a checkout whether or not it is installed.
@@ -93,3 +96,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyEnv:
     labels = root / "labels.txt"
     labels.write_text("\n".join(CLASSES) + "\n")
     return TinyEnv(root, root / "images", labels, _models(root), root / "cache")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    yield from launch_browser(tmp_path_factory)

@@ -6,10 +6,7 @@ Screenshots of every page go to artifacts/screenshots/ (gitignored) for people t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,36 +17,13 @@ from modelviz_app.config import AppConfig
 from modelviz_app.models import train_fashion
 from modelviz_app.paths import cache_root
 
+from .browser import free_port, settle, wait_healthy
 from .test_pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "app-config"
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]  # fmt: skip
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"streamlit did not become healthy in {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module", params=["demo.yaml", "fashion.yaml"])
@@ -58,14 +32,14 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     config = AppConfig.load(EXAMPLES / example)
     if any(m.catalog and m.catalog.startswith("fashion") for m in config.models):
         train_fashion(cache_root(config.cache_dir), log=lambda _: None)  # cached after `modelviz app prepare`
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(serve_command(port, "127.0.0.1", str(EXAMPLES / example)), stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, log)
+        wait_healthy(url, proc, log)
         yield url, example
     finally:
         proc.terminate()
@@ -73,42 +47,6 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/setup installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-def _settle(page, timeout: float = 240) -> None:
-    """Wait until Streamlit's "running" indicator has been gone for a second."""
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if running:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 1.0:
-            return
-        time.sleep(0.25)
-    pytest.fail("the page kept running")
 
 
 def _url_path(page_file: str) -> str:
@@ -123,7 +61,7 @@ def test_every_page_renders(served, browser) -> None:
     for page_file, title in PAGES.items():
         page.goto(f"{url}/{_url_path(page_file)}", wait_until="domcontentloaded")
         page.get_by_role("heading", name=title).first.wait_for(timeout=240_000)
-        _settle(page)
+        settle(page)
         if page_file == "pages/misclassified.py":
             page.locator('[data-testid="stImage"]').first.wait_for(timeout=60_000)
         else:
@@ -154,10 +92,10 @@ def test_upload_shows_top5_for_each_model(served, browser, tmp_path) -> None:
     page = browser.new_page()
     page.goto(f"{url}/upload", wait_until="domcontentloaded")
     page.get_by_role("heading", name="Try an image").first.wait_for(timeout=240_000)
-    _settle(page)
+    settle(page)
     page.locator('input[type="file"]').set_input_files(str(image))
     page.get_by_text("upload.png").first.wait_for(timeout=60_000)
-    _settle(page)
+    settle(page)
     cards = page.locator('[data-testid="stVerticalBlockBorderWrapper"]')
     text = page.locator("body").inner_text()
     for name in names:
