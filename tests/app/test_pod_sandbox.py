@@ -7,18 +7,13 @@ read-only at /opt/modelviz/cache and copied by the ``seed-cache`` init container
 container and of Dockerfile.app, the pod's non-root uid/gid/fsGroup, no capabilities and no_new_privs. Only the
 listen address and port are changed, to a free port on 127.0.0.1. Then Chromium renders the page.
 
-The sandbox is built from the host's own directories (bind mounts of /usr, /etc, the Python installation and the
-checkout) under a fresh root; it ends with the namespace's last process, leaving no mount behind.
+The sandbox (tests/sandbox.py) is built from the host's own directories under a fresh root.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,32 +25,15 @@ from modelviz_app.paths import cache_root
 from modelviz_operator.api import ModelVisualizerSpec
 from modelviz_operator.builders import build_configmap, build_deployment
 from modelviz_operator.builders._common import Owner
-from tests.deploy.test_dockerfiles import final  # the Dockerfile parser those checks use
+from modelviz_operator.builders.deployment import IMAGE_CACHE
+from tests.sandbox import ROOT, Sandbox, dockerfile_env, unshare_problem, venv_path
 
 from .browser import free_port, settle, wait_healthy
 
-ROOT = Path(__file__).resolve().parents[2]
-IMAGE_CACHE = "/opt/modelviz/cache"
 # What `modelviz app prepare` bakes into the image (Dockerfile.app); predictions are computed at run time.
 BAKED = ("models", "tflite", "fashion", "meta")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _unshare_works() -> str | None:
-    if shutil.which("unshare") is None or shutil.which("setpriv") is None:
-        return "unshare/setpriv (util-linux) are missing"
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True, check=False)
-    return None if probe.returncode == 0 else f"unshare -m fails: {probe.stderr.strip()}"
-
-
-def _image_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for instruction in final(ROOT / "Dockerfile.app").all("ENV"):
-        for word in shlex.split(instruction.args):
-            key, _, value = word.partition("=")
-            env[key] = value
-    return env
 
 
 def _pod(example: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -67,76 +45,31 @@ def _pod(example: str) -> tuple[dict[str, Any], dict[str, str]]:
     return pod, build_configmap(owner, spec)["data"]
 
 
-def _script(pod: dict[str, Any], rootfs: Path, volumes: dict[str, Path], port: int) -> str:
-    """A shell script for ``unshare -m``: build the pod's filesystem view, then run its init and main containers."""
-    (init,) = pod["initContainers"]
+def _sandbox(pod: dict[str, Any], rootfs: Path, volumes: dict[str, Path]) -> Sandbox:
     (main,) = pod["containers"]
-    security = pod["securityContext"]
-    r = shlex.quote(str(rootfs))
-    lines = ["set -eu", "mount --make-rprivate /", f"mount --bind {r} {r}"]
-
-    def bind(source: str | Path, target: str, writable: bool = False) -> None:
-        lines.append(f"mkdir -p {r}{shlex.quote(target)}")
-        lines.append(f"mount --rbind {shlex.quote(str(source))} {r}{shlex.quote(target)}")
-        if not writable:
-            lines.append(f"mount -o remount,bind,ro {r}{shlex.quote(target)}")
-
-    # The "image": the host's system, Python and checkout, all read-only.
-    for top in ("bin", "lib", "lib64", "sbin"):
-        if Path(f"/{top}").is_symlink():
-            lines.append(f"ln -s {shlex.quote(os.readlink(f'/{top}'))} {r}/{top}")
-    for system in ("/usr", sys.base_prefix, str(ROOT)):
-        bind(system, system)
-    # /etc as a read-only overlay of the host's, plus the mount points the pod's volumes need under it
-    # (a plain bind would make them on the host).
-    extra = rootfs.parent / "etc-mountpoints"
-    for mount in main["volumeMounts"]:
-        if mount["name"] in volumes and mount["mountPath"].startswith("/etc/"):
-            (extra / mount["mountPath"].removeprefix("/etc/")).mkdir(parents=True, exist_ok=True)
-    extra.mkdir(exist_ok=True)
-    lines.append(f"mkdir -p {r}/etc")
-    lines.append(f"mount -t overlay overlay -o lowerdir={shlex.quote(str(extra))}:/etc {r}/etc")
-    lines.append(f"chmod 755 {r}/root 2>/dev/null || true")  # /root is 0700 on the host; its pyenv is bound inside
-    for name in ("proc", "sys", "dev"):
-        bind(f"/{name}", f"/{name}", writable=name == "dev")
-    cache = cache_root()
-    for part in BAKED:
-        if (cache / part).is_dir():
-            bind(cache / part, f"{IMAGE_CACHE}/{part}")
-    # The pod's volumes at the Deployment's mount paths (emptyDirs writable, the ConfigMap read-only).
-    for mount in main["volumeMounts"]:
-        if mount["name"] in volumes:
-            bind(volumes[mount["name"]], mount["mountPath"], writable=not mount.get("readOnly", False))
-    lines.append(f"mount -o remount,bind,ro {r}")  # readOnlyRootFilesystem
-
-    assert security["runAsNonRoot"] and main["securityContext"]["readOnlyRootFilesystem"]
+    assert main["securityContext"]["readOnlyRootFilesystem"]
     assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    user = (
-        f"setpriv --reuid={security['runAsUser']} --regid={security['runAsGroup']} "
-        f"--groups={security['fsGroup']} --inh-caps=-all --bounding-set=-all --no-new-privs"
-    )
-    env = {**_image_env(), **{e["name"]: e["value"] for e in main["env"]}}
-    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin"  # the image's /opt/venv is this checkout's venv here
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    environment = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
-    args = list(main["args"])
-    args[args.index("--address") + 1] = "127.0.0.1"
-    args[args.index("--port") + 1] = str(port)
-    init_command = " ".join(shlex.quote(a) for a in init["command"])
-    lines.append(f"chroot {r} {user} env -i {environment} {init_command}")
-    lines.append(f"cd {r} && exec chroot {r} {user} env -i HOSTNAME=pod {environment} {shlex.join(args)}")
-    return "\n".join(lines) + "\n"
+    sandbox = Sandbox(rootfs, pod["securityContext"])
+    cache = cache_root()
+    for part in BAKED:  # the image's baked cache, read-only
+        if (cache / part).is_dir():
+            sandbox.mount(cache / part, f"{IMAGE_CACHE}/{part}")
+    sandbox.volumes(main["volumeMounts"], volumes)
+    return sandbox
+
+
+def _env(main: dict[str, Any]) -> dict[str, str]:
+    env = {**dockerfile_env(ROOT / "Dockerfile.app"), **{e["name"]: e["value"] for e in main["env"]}}
+    return {**env, "PATH": venv_path(), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 @pytest.fixture(scope="module")
 def pod_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Path], Path]]:
-    reason = _unshare_works()
-    if reason is not None:
-        pytest.fail(f"the pod sandbox needs mount namespaces: {reason}")
+    problem = unshare_problem()
+    if problem is not None:
+        pytest.fail(f"the pod sandbox needs mount namespaces: {problem}")
     pod, config = _pod("demo.yaml")
     base = tmp_path_factory.mktemp("pod")
-    rootfs = base / "rootfs"
-    rootfs.mkdir()
     volumes = {name: base / name for name in ("tmp", "cache", "config")}
     uid, gid = pod["securityContext"]["runAsUser"], pod["securityContext"]["fsGroup"]
     for name, path in volumes.items():
@@ -144,15 +77,16 @@ def pod_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         os.chown(path, 0 if name == "config" else uid, gid)  # emptyDirs belong to the fsGroup
     for key, value in config.items():
         (volumes["config"] / key).write_text(value)
+    (base / "rootfs").mkdir()
+    sandbox = _sandbox(pod, base / "rootfs", volumes)
+    (init,) = pod["initContainers"]
+    (main,) = pod["containers"]
     port = free_port()
+    args = list(main["args"])  # only the listen address and port differ from the pod's
+    args[args.index("--address") + 1] = "127.0.0.1"
+    args[args.index("--port") + 1] = str(port)
     log = base / "pod.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["unshare", "-m", "sh", "-c", _script(pod, rootfs, volumes, port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = sandbox.popen(sandbox.script(args, _env(main), init=[init["command"]]), log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log, timeout=240)
@@ -192,29 +126,21 @@ def test_the_pod_serves_the_app_on_a_read_only_root(pod_served, browser) -> None
 
 def test_the_root_really_is_read_only(tmp_path: Path) -> None:
     """Guards the sandbox itself: a write outside the volumes fails there, so the test above proves something."""
-    reason = _unshare_works()
-    if reason is not None:
-        pytest.fail(f"the pod sandbox needs mount namespaces: {reason}")
+    problem = unshare_problem()
+    if problem is not None:
+        pytest.fail(f"the pod sandbox needs mount namespaces: {problem}")
     pod, _config = _pod("demo.yaml")
-    rootfs, tmp = tmp_path / "rootfs", tmp_path / "tmp"
-    rootfs.mkdir()
+    (tmp_path / "rootfs").mkdir()
+    tmp = tmp_path / "tmp"
     tmp.mkdir()
     os.chown(tmp, pod["securityContext"]["runAsUser"], pod["securityContext"]["fsGroup"])
-    script = _script(pod, rootfs, {"tmp": tmp}, free_port()).splitlines()
-    # Keep the filesystem set-up; replace the two container runs with write attempts as the pod's user.
-    setup = [line for line in script if not line.startswith(("chroot ", "cd "))]
-    user = script[-1].split(" env -i ")[0].split(f"chroot {rootfs} ", 1)[1]
-    probe = (
-        f"chroot {rootfs} {user} sh -c "
-        "'touch /tmp/ok && echo tmp-ok; touch /usr/x 2>&1; touch /x 2>&1; touch /etc/x 2>&1; id -u'"
-    )
-    started = time.monotonic()
-    result = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "\n".join([*setup, probe])], capture_output=True, text=True, timeout=60
-    )
+    sandbox = _sandbox(pod, tmp_path / "rootfs", {"tmp": tmp})
+    probe = "touch /tmp/ok && echo tmp-ok; touch /usr/x 2>&1; touch /x 2>&1; touch /etc/x 2>&1; id -u; id -G"
+    script = sandbox.script(["sh", "-c", probe], {"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "tmp-ok" in out and (tmp / "ok").exists(), out
     assert out.count("Read-only file system") == 3, out
-    assert out.strip().splitlines()[-1] == str(pod["securityContext"]["runAsUser"]), out
-    assert time.monotonic() - started < 60
+    security = pod["securityContext"]
+    assert out.strip().splitlines()[-2:] == [str(security["runAsUser"]), f"{security['runAsGroup']}"], out

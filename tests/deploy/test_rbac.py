@@ -19,23 +19,29 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from modelviz_cluster.cluster import free_port
 from modelviz_operator import kube
 from modelviz_operator.api import GROUP, PLURAL
 from modelviz_operator.builders import CHILD_KINDS
 from tests.bench.servers import serve
 from tests.conftest import OperatorProcess, start_operator, stop_operator
+from tests.deploy.test_dockerfiles import final
 from tests.deploy_helpers import BASE, NAMESPACED, Render, find, service_account_kubeconfig
 from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
+from tests.sandbox import Sandbox, container_env, dockerfile_env, unshare_problem, venv_path
 
 pytestmark = pytest.mark.cluster
 
@@ -279,6 +285,13 @@ def rbac_operator(
         wanted = [d for d in docs if d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
         sa_namespace, watch = namespace, namespace
     kubectl("apply", "--server-side", "-f", "-", input_text=yaml.safe_dump_all(wanted))
+    if variant == "namespaced-pod":
+        running = start_operator_in_pod(cluster, kubectl, docs, namespace, manager, tmp_path)
+        try:
+            yield running, manager, variant
+        finally:
+            stop_operator(running)
+        return
     config = service_account_kubeconfig(kubectl, sa_namespace, SA, tmp_path / "sa.kubeconfig")
     # The manifest's own settings (MODELVIZ_CLUSTER_SCANNING in the overlay), then what a pod would get otherwise.
     env = {
@@ -297,13 +310,64 @@ def rbac_operator(
                 kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], "--ignore-not-found", check=False)
 
 
+def start_operator_in_pod(
+    cluster: Any, kubectl: Kubectl, docs: list[dict[str, Any]], namespace: str, manager: str, tmp_path: Path
+) -> OperatorProcess:
+    """The rendered Deployment's operator container as its pod would run it (tests/sandbox.py): read-only root, /tmp
+    its only writable path, its uid and no capabilities, the image's ENTRYPOINT and ENV, and in-cluster credentials: a
+    ServiceAccount token, CA and namespace at the path a kubelet mounts them, KUBERNETES_SERVICE_HOST/PORT set."""
+    problem = unshare_problem()
+    if problem is not None:
+        pytest.fail(f"the pod sandbox needs mount namespaces: {problem}")
+    pod = find(docs, "Deployment", SA)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    security = {**pod["securityContext"], **container["securityContext"]}
+    uid, gid = security["runAsUser"], security.get("fsGroup", security["runAsGroup"])
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    kubeconfig = yaml.safe_load(Path(kubectl.kubeconfig).read_text())["clusters"][0]["cluster"]
+    shutil.copy(kubeconfig["certificate-authority"], account / "ca.crt")
+    token = kubectl("create", "token", SA, "-n", namespace, "--duration=1h").stdout.strip()
+    (account / "token").write_text(token)
+    (account / "namespace").write_text(namespace)
+    for path in (account, *account.iterdir()):
+        os.chown(path, 0, gid)
+        path.chmod(0o750 if path.is_dir() else 0o640)
+    volumes = {"tmp": tmp_path / "tmp"}
+    volumes["tmp"].mkdir()
+    os.chown(volumes["tmp"], uid, gid)
+    (tmp_path / "rootfs").mkdir()
+    sandbox = Sandbox(tmp_path / "rootfs", security)
+    sandbox.volumes(container["volumeMounts"], volumes)
+    sandbox.mount(account, "/var/run/secrets/kubernetes.io/serviceaccount")
+    host, _, port = urlsplit(kubeconfig["server"]).netloc.partition(":")
+    metrics, health = free_port(), free_port()
+    env = {
+        **dockerfile_env(REPO / "Dockerfile.operator"),
+        **container_env(container, {"metadata.name": "modelviz-operator-0", "metadata.namespace": namespace}),
+        "PATH": venv_path(),
+        "KUBERNETES_SERVICE_HOST": host,
+        "KUBERNETES_SERVICE_PORT": port,
+        "MODELVIZ_FIELD_MANAGER": manager,
+        "MODELVIZ_METRICS_ADDRESS": "127.0.0.1",
+        "MODELVIZ_METRICS_PORT": str(metrics),
+        "MODELVIZ_RESYNC_SECONDS": "20",
+    }
+    (entrypoint,) = final(REPO / "Dockerfile.operator").all("ENTRYPOINT")
+    args = [re.sub(r"^--liveness=.*", f"--liveness=http://127.0.0.1:{health}/healthz", a) for a in container["args"]]
+    log = tmp_path / "operator.log"
+    proc = sandbox.popen(sandbox.script([*json.loads(entrypoint.args), *args], env), log)
+    return OperatorProcess(proc, log, metrics)
+
+
 def managers(kubectl: Kubectl, kind: str, name: str, namespace: str) -> set[str]:
     """Field managers of an object (kubectl hides managedFields unless asked)."""
     obj = kubectl.json("get", kind, name, "-n", namespace, "--show-managed-fields")
     return {entry.get("manager", "") for entry in obj["metadata"].get("managedFields") or []}
 
 
-@pytest.mark.parametrize("rbac_operator", ["base", "namespaced"], indirect=True)
+@pytest.mark.parametrize("rbac_operator", ["base", "namespaced", "namespaced-pod"], indirect=True)
 def test_operator_with_only_the_manifests_rbac_does_everything(
     cluster: Any, kubectl: Kubectl, namespace: str, rbac_operator: tuple[OperatorProcess, str, str]
 ) -> None:
