@@ -91,7 +91,11 @@ class Sandbox:
 
         def bind(source: str | Path, target: str, writable: bool = False) -> None:
             where = f"{r}{shlex.quote(target)}"
-            lines.extend([f"mkdir -p {where}", f"mount --rbind {shlex.quote(str(source))} {where}"])
+            if Path(source).is_dir():
+                lines.append(f"mkdir -p {where}")
+            else:  # a file (a termination-message file, a device node)
+                lines.extend([f"mkdir -p $(dirname {where})", f"touch {where}"])
+            lines.append(f"mount --rbind {shlex.quote(str(source))} {where}")
             if not writable:
                 lines.append(f"mount -o remount,bind,ro {where}")
 
@@ -110,8 +114,16 @@ class Sandbox:
                 (extra / target.removeprefix("/etc/")).mkdir(parents=True, exist_ok=True)
         lines.append(f"mkdir -p {r}/etc")
         lines.append(f"mount -t overlay overlay -o lowerdir={shlex.quote(str(extra))}:/etc {r}/etc")
-        for name in ("proc", "sys", "dev"):
-            bind(f"/{name}", f"/{name}", writable=name == "dev")
+        for name in ("proc", "sys"):
+            bind(f"/{name}", f"/{name}")
+        # /dev as a container runtime makes it: a tmpfs with the usual device nodes and shm, nothing of the host's.
+        lines += [f"mkdir -p {r}/dev", f"mount -t tmpfs -o mode=755 tmpfs {r}/dev"]
+        for node in ("null", "zero", "full", "random", "urandom", "tty"):
+            bind(f"/dev/{node}", f"/dev/{node}", writable=True)
+        lines += [f"mkdir -p {r}/dev/shm", f"mount -t tmpfs -o mode=1777 tmpfs {r}/dev/shm"]
+        for link, to in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):  # fmt: skip
+            lines.append(f"ln -s {to} {r}/dev/{link}")
         for source, target, writable in self.mounts:
             bind(source, target, writable)
         bind(ROOT, str(ROOT))  # after the volumes: a checkout under /tmp would be hidden by the /tmp emptyDir
