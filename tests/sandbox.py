@@ -21,17 +21,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "Sandbox", "container_env", "dockerfile_env", "unshare_problem", "venv_path"]
+__all__ = ["ROOT", "Sandbox", "container_env", "dockerfile_env", "require_sandbox", "venv_path"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def unshare_problem() -> str | None:
-    """None when mount namespaces work here, else why not."""
+def require_sandbox() -> None:
+    """Fail with the reason when mount namespaces do not work here; MODELVIZ_SKIP_SANDBOX=1 skips instead."""
+    import pytest
+
     if shutil.which("unshare") is None or shutil.which("setpriv") is None:
-        return "unshare/setpriv (util-linux) are missing"
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True, check=False)
-    return None if probe.returncode == 0 else f"unshare -m fails: {probe.stderr.strip()}"
+        problem = "unshare/setpriv (util-linux) are missing"
+    else:
+        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True, check=False)
+        problem = "" if probe.returncode == 0 else f"`unshare -m true` fails: {probe.stderr.strip()}"
+    if problem and os.environ.get("MODELVIZ_SKIP_SANDBOX") == "1":
+        pytest.skip(f"MODELVIZ_SKIP_SANDBOX=1: {problem}")
+    if problem:
+        pytest.fail(f"the pod sandbox needs mount namespaces (root or CAP_SYS_ADMIN): {problem}")
 
 
 def dockerfile_env(dockerfile: Path) -> dict[str, str]:

@@ -26,7 +26,7 @@ from modelviz_operator.api import ModelVisualizerSpec
 from modelviz_operator.builders import build_configmap, build_deployment
 from modelviz_operator.builders._common import Owner
 from modelviz_operator.builders.deployment import IMAGE_CACHE
-from tests.sandbox import ROOT, Sandbox, dockerfile_env, unshare_problem, venv_path
+from tests.sandbox import ROOT, Sandbox, dockerfile_env, require_sandbox, venv_path
 
 from .browser import free_port, settle, wait_healthy
 
@@ -65,9 +65,7 @@ def _env(main: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pod_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Path], Path]]:
-    problem = unshare_problem()
-    if problem is not None:
-        pytest.fail(f"the pod sandbox needs mount namespaces: {problem}")
+    require_sandbox()
     pod, config = _pod("demo.yaml")
     base = tmp_path_factory.mktemp("pod")
     volumes = {name: base / name for name in ("tmp", "cache", "config")}
@@ -126,9 +124,7 @@ def test_the_pod_serves_the_app_on_a_read_only_root(pod_served, browser) -> None
 
 def test_the_root_really_is_read_only(tmp_path: Path) -> None:
     """Guards the sandbox itself: a write outside the volumes fails there, so the test above proves something."""
-    problem = unshare_problem()
-    if problem is not None:
-        pytest.fail(f"the pod sandbox needs mount namespaces: {problem}")
+    require_sandbox()
     pod, _config = _pod("demo.yaml")
     (tmp_path / "rootfs").mkdir()
     tmp = tmp_path / "tmp"

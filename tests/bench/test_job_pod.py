@@ -11,12 +11,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from modelviz_operator.api import BenchmarkSpec, ModelVisualizerSpec
 from modelviz_operator.builders._common import Owner
 from modelviz_operator.builders.job import build_benchmark_job
-from tests.sandbox import ROOT, Sandbox, container_env, dockerfile_env, unshare_problem, venv_path
+from tests.sandbox import ROOT, Sandbox, container_env, dockerfile_env, require_sandbox, venv_path
 
 from .conftest import requires_ab
 from .servers import serve
@@ -24,9 +22,7 @@ from .servers import serve
 
 @requires_ab
 def test_the_job_pod_benchmarks_on_a_read_only_root(tmp_path: Path) -> None:
-    problem = unshare_problem()
-    if problem is not None:
-        pytest.fail(f"the pod sandbox needs mount namespaces: {problem}")
+    require_sandbox()
     owner = Owner(name="imagenet", namespace="default", uid="0000")
     spec = ModelVisualizerSpec.model_validate(
         {"models": [{"name": "a", "catalog": "efficientnet-lite0"}], "dataset": {"catalog": "imagenet-sample"}}

@@ -41,7 +41,7 @@ from tests.conftest import OperatorProcess, start_operator, stop_operator
 from tests.deploy.test_dockerfiles import final
 from tests.deploy_helpers import BASE, NAMESPACED, Render, find, service_account_kubeconfig
 from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
-from tests.sandbox import Sandbox, container_env, dockerfile_env, unshare_problem, venv_path
+from tests.sandbox import Sandbox, container_env, dockerfile_env, require_sandbox, venv_path
 
 pytestmark = pytest.mark.cluster
 
@@ -316,9 +316,7 @@ def start_operator_in_pod(
     """The rendered Deployment's operator container as its pod would run it (tests/sandbox.py): read-only root, /tmp
     its only writable path, its uid and no capabilities, the image's ENTRYPOINT and ENV, and in-cluster credentials: a
     ServiceAccount token, CA and namespace at the path a kubelet mounts them, KUBERNETES_SERVICE_HOST/PORT set."""
-    problem = unshare_problem()
-    if problem is not None:
-        pytest.fail(f"the pod sandbox needs mount namespaces: {problem}")
+    require_sandbox()
     pod = find(docs, "Deployment", SA)["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"]
