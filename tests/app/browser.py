@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["CHROMIUM", "FLAGS", "free_port", "launch_browser", "settle", "wait_healthy"]
+__all__ = ["CHROMIUM", "FLAGS", "free_port", "launch_browser", "settle", "stop", "wait_healthy"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -36,6 +36,16 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
         except OSError:
             time.sleep(0.5)
     pytest.fail(f"streamlit did not become healthy in {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a served app, then kill it if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def settle(page, timeout: float = 240) -> None:

@@ -17,7 +17,7 @@ from modelviz_app.config import AppConfig
 from modelviz_app.models import train_fashion
 from modelviz_app.paths import cache_root
 
-from .browser import free_port, settle, wait_healthy
+from .browser import free_port, settle, stop, wait_healthy
 from .test_pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,11 +42,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         wait_healthy(url, proc, log)
         yield url, example
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def _url_path(page_file: str) -> str:

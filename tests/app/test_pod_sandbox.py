@@ -28,7 +28,7 @@ from modelviz_operator.builders._common import Owner
 from modelviz_operator.builders.deployment import IMAGE_CACHE
 from tests.sandbox import ROOT, Sandbox, dockerfile_env, require_sandbox, venv_path
 
-from .browser import free_port, settle, wait_healthy
+from .browser import free_port, settle, stop, wait_healthy
 
 # What `modelviz app prepare` bakes into the image (Dockerfile.app); predictions are computed at run time.
 BAKED = ("models", "tflite", "fashion", "meta")
@@ -90,12 +90,7 @@ def pod_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         wait_healthy(url, proc, log, timeout=240)
         yield url, volumes, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def test_the_pod_serves_the_app_on_a_read_only_root(pod_served, browser) -> None:
