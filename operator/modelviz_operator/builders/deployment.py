@@ -88,7 +88,6 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
         "env": [
             {"name": "MODELVIZ_CONFIG", "value": CONFIG_PATH},
-            {"name": "MODELVIZ_PREDICTIONS_CACHE", "value": CACHE_DIR},
             {"name": "HOME", "value": "/tmp"},
         ],
         "resources": resources,
