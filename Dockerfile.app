@@ -47,7 +47,8 @@ RUN apt-get update \
  && groupadd --gid 10001 modelviz \
  && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/modelviz --shell /usr/sbin/nologin modelviz
 COPY --from=builder /opt/venv /opt/venv
-# Owned by the app user: prediction caches are written next to the prepared models at run time.
+# Owned by the app user: outside Kubernetes (docker run) predictions are cached next to the prepared models; the
+# operator's pods keep the root read-only and link this tree into a writable volume instead (seed-cache).
 COPY --from=builder --chown=10001:10001 /opt/modelviz/cache /opt/modelviz/cache
 ENV PATH=/opt/venv/bin:$PATH \
     MODELVIZ_CACHE=/opt/modelviz/cache \

@@ -3,9 +3,9 @@
 No container engine runs here, so the image itself is never started. What the Deployment builder asks of the app is
 still checked for real: a root filesystem mounted read-only (``readOnlyRootFilesystem``), writable only where the
 pod has emptyDirs (/tmp, the cache volume), the ConfigMap's files at the config mount, the image's baked model cache
-read-only at /opt/modelviz/cache and copied by the ``seed-cache`` init container's own command, the env of the
-container and of Dockerfile.app, the pod's non-root uid/gid/fsGroup, no capabilities and no_new_privs. Only the
-listen address and port are changed, to a free port on 127.0.0.1. Then Chromium renders the page.
+read-only at /opt/modelviz/cache and linked into the cache volume by the ``seed-cache`` init container's own command,
+the env of the container and of Dockerfile.app, the pod's non-root uid/gid/fsGroup, no capabilities and no_new_privs.
+Only the listen address and port are changed, to a free port on 127.0.0.1. Then Chromium renders the page.
 
 The sandbox (tests/sandbox.py) is built from the host's own directories under a fresh root.
 """
@@ -108,6 +108,9 @@ def test_the_pod_serves_the_app_on_a_read_only_root(pod_served, browser) -> None
     # there, as the pod's user. Nothing else could be written (the root is read-only).
     cache = volumes["cache"]
     assert {p.name for p in cache.iterdir()} >= {"models", "tflite"}, sorted(p.name for p in cache.iterdir())
+    # Weights are linked from the image, not copied: only links and what the app wrote take space in the volume.
+    linked = [p for p in (cache / "tflite").iterdir() if p.name.endswith(".tflite")]
+    assert linked and all(p.is_symlink() and str(p.readlink()).startswith(IMAGE_CACHE) for p in linked), linked
     predictions = list((cache / "predictions").rglob("*.npz")) + list((cache / "predictions").rglob("*.npy"))
     assert predictions, sorted(str(p) for p in cache.rglob("*"))[:40]
     uid = os.stat(cache).st_uid

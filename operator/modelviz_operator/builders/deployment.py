@@ -106,11 +106,12 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
     # The image bakes converted weights and trained models into IMAGE_CACHE (read-only at run time); the app also
-    # writes prediction caches, so it works on a writable copy in the cache volume.
+    # writes prediction caches, so it works in the cache volume: the image's directory tree recreated there, its files
+    # as symbolic links (`cp -s`: nothing copied, ~150 MB of weights stay in the image), new files written beside them.
     seed_cache: dict[str, Any] = {
         "name": "seed-cache",
         "image": spec.image,
-        "command": ["sh", "-c", f"cp -a {IMAGE_CACHE}/. {CACHE_DIR}/ 2>/dev/null || true"],
+        "command": ["sh", "-c", f"cp -Rs {IMAGE_CACHE}/. {CACHE_DIR}/ 2>/dev/null || true"],
         "volumeMounts": [{"name": "cache", "mountPath": CACHE_DIR}],
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
         "securityContext": container["securityContext"],
