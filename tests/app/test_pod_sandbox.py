@@ -26,7 +26,7 @@ from modelviz_operator.api import ModelVisualizerSpec
 from modelviz_operator.builders import build_configmap, build_deployment
 from modelviz_operator.builders._common import Owner
 from modelviz_operator.builders.deployment import IMAGE_CACHE
-from tests.sandbox import ROOT, Sandbox, dockerfile_env, require_sandbox, venv_path
+from tests.sandbox import ROOT, Sandbox, container_env, dockerfile_env, require_sandbox, venv_path
 
 from .browser import free_port, settle, stop, wait_healthy
 
@@ -59,7 +59,7 @@ def _sandbox(pod: dict[str, Any], rootfs: Path, volumes: dict[str, Path]) -> San
 
 
 def _env(main: dict[str, Any]) -> dict[str, str]:
-    env = {**dockerfile_env(ROOT / "Dockerfile.app"), **{e["name"]: e["value"] for e in main["env"]}}
+    env = {**dockerfile_env(ROOT / "Dockerfile.app"), **container_env(main, {})}
     return {**env, "PATH": venv_path(), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
