@@ -222,13 +222,13 @@ def test_namespaced_role_grants_exactly_what_the_code_uses(render: Render) -> No
     compare(granted(find(docs, "Role", SA)["rules"]), needs_of_code())
     # Nothing cluster-wide: kopf's scanning of Namespaces and CRDs is off there (the live test below proves it).
     assert [d["kind"] for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")] == []
-    assert plain_env(docs)["MODELVIZ_CLUSTER_SCANNING"] == "false"
+    assert operator_env(docs, SYSTEM)["MODELVIZ_CLUSTER_SCANNING"] == "false"
 
 
-def plain_env(docs: list[dict[str, Any]]) -> dict[str, str]:
-    """The operator container's env given as literal values (fieldRefs and the like left out)."""
+def operator_env(docs: list[dict[str, Any]], namespace: str) -> dict[str, str]:
+    """The operator container's env as a kubelet resolves it for a pod in ``namespace``."""
     (container,) = find(docs, "Deployment", SA)["spec"]["template"]["spec"]["containers"]
-    return {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+    return container_env(container, {"metadata.name": "modelviz-operator-0", "metadata.namespace": namespace})
 
 
 # --- an operator with nothing but these permissions --------------------------------------------------------------
@@ -295,7 +295,7 @@ def rbac_operator(
     config = service_account_kubeconfig(kubectl, sa_namespace, SA, tmp_path / "sa.kubeconfig")
     # The manifest's own settings (MODELVIZ_CLUSTER_SCANNING in the overlay), then what a pod would get otherwise.
     env = {
-        **plain_env(docs),
+        **operator_env(docs, sa_namespace),
         "KUBECONFIG": str(config),
         "MODELVIZ_NAMESPACES": watch,
         "MODELVIZ_FIELD_MANAGER": manager,
@@ -343,7 +343,7 @@ def start_operator_in_pod(
     metrics, health = free_port(), free_port()
     env = {
         **dockerfile_env(REPO / "Dockerfile.operator"),
-        **container_env(container, {"metadata.name": "modelviz-operator-0", "metadata.namespace": namespace}),
+        **operator_env(docs, namespace),
         "PATH": venv_path(),
         "KUBERNETES_SERVICE_HOST": host,
         "KUBERNETES_SERVICE_PORT": port,
