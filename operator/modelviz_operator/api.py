@@ -299,6 +299,19 @@ class BenchmarkSpec(_Model):
             "Run again after each completed rollout of the visualizer; runs are then named <runId>.rev<revision>."
         ),
     )
+    gate: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the run gates the resource (default: true when targets are set): while it is pending or "
+            "running the resource is Reconciling (Argo CD Progressing), a missed target makes it Stalled (Argo CD "
+            "Degraded, kstatus Failed). False: results only inform."
+        ),
+    )
+
+    @property
+    def gating(self) -> bool:
+        """Whether runs gate the resource: ``gate`` if set, else whether there are targets."""
+        return self.gate if self.gate is not None else self.targets is not None
 
 
 class ModelVisualizerSpec(_Model):
@@ -358,7 +371,9 @@ class ModelVisualizerSpec(_Model):
 class Condition(_Model):
     """A status condition following the Kubernetes API conventions."""
 
-    type: str = Field(description="Ready, Progressing, Degraded or BenchmarkPassed.", max_length=316)
+    type: str = Field(
+        description="Ready, Progressing, Degraded, Stalled, Reconciling or BenchmarkPassed.", max_length=316
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="Machine-readable CamelCase reason.", max_length=1024)
     message: str = Field(default="", description="Human-readable detail.", max_length=32768)
@@ -402,7 +417,7 @@ class ModelVisualizerStatus(_Model):
     observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing, Degraded, BenchmarkPassed.",
+        description="Ready, Progressing, Degraded, Stalled, Reconciling, BenchmarkPassed.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     replicas: int | None = Field(default=None, description="Pods of the current Deployment.")
