@@ -166,7 +166,11 @@ def _log_change(key: tuple[str, str], failures: list[Failure]) -> None:
         return
     for failure in failures:
         if failure.key() not in before:
-            kind = "transient, retrying with backoff" if failure.transient else "permanent, not retried until a change"
+            kind = (
+                "transient, retrying with backoff"
+                if failure.transient
+                else "permanent, retried only on a spec change or resync"
+            )
             log.warning("%s/%s: %s (%s): %s", *key, failure.reason, kind, failure.message)
     if not now:
         log.info("%s/%s: recovered, the API server accepts every child", *key)
