@@ -74,6 +74,9 @@ def classify(error: BaseException, what: str) -> Failure:
         return Failure("TooManyRequests", text, True, code)
     if code == 0 or code >= 500:
         return Failure("ApiUnavailable" if code in (0, 502, 503, 504) else "ApiError", text, True, code)
+    if "because it is being terminated" in lowered:
+        # The namespace is being deleted, and the resource with it: nothing to report, nothing to retry.
+        return Failure("NamespaceTerminating", text, False, code)
     if "exceeded quota" in lowered:
         return Failure("QuotaExceeded", text, False, code)
     if "admission webhook" in lowered and "denied the request" in lowered:

@@ -147,6 +147,8 @@ def reconcile(
         finally:
             metrics.RECONCILES.labels(namespace, name, result).inc()
             metrics.RECONCILE_SECONDS.labels(namespace, name).observe(time.monotonic() - started)
+    if failures and all(f.reason == "NamespaceTerminating" for f in failures):
+        return  # the namespace and the resource are going away: no status, Event or log line for that
     for failure in failures:
         metrics.RECONCILE_ERRORS.labels(namespace, name, failure.reason).inc()
     _log_change(key, failures)
@@ -225,6 +227,8 @@ def _reconcile_locked(
                 raise
             failures.append(classify(exc, f"{kind} {child} (deleting)"))
 
+    if failures and all(f.reason == "NamespaceTerminating" for f in failures):
+        return failures  # the namespace is being deleted: the status would be gone with it
     problems = find_problems(spec, owner.namespace, kube.pvc_exists)
     pods = kube.list_objects("v1", "Pod", owner.namespace, selector_string(owner))
     previous_conditions = current_status.get("conditions") or []

@@ -53,6 +53,13 @@ def api_error(code: int, message: str, reason: str = "") -> ApiException:
         (503, "service unavailable", "ServiceUnavailable", "ApiUnavailable", True),
         (500, "etcdserver: request timed out", "InternalError", "ApiError", True),
         (400, "bad", "BadRequest", "BadRequest", False),
+        (
+            403,
+            'configmaps "x" is forbidden: unable to create new content in namespace t because it is being terminated',
+            "Forbidden",
+            "NamespaceTerminating",
+            False,
+        ),
     ],
 )
 def test_classify(code: int, message: str, api_reason: str, reason: str, transient: bool) -> None:
@@ -163,3 +170,24 @@ def test_a_gating_run_is_reconciling_then_stalled_when_it_misses() -> None:
     assert (
         gitops(missed, spec=informing, benchmark={"runId": "r1", "phase": "Succeeded"})["Stalled"]["status"] == "False"
     )
+
+
+def test_a_scheduled_retry_runs_once_in_the_callers_context() -> None:
+    # kopf keeps what kopf.event needs in context variables: a retry from a timer thread must still see them.
+    import contextvars
+    import threading
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var")
+    var.set("handler context")
+    seen: list[str] = []
+    done = threading.Event()
+
+    def retry() -> None:
+        seen.append(var.get("missing"))
+        done.set()
+
+    backoff = Backoff(first=0.05, cap=1)
+    assert backoff.schedule(("n", "x"), retry) == 0.05
+    assert backoff.schedule(("n", "x"), retry) is None  # one retry waiting is enough
+    assert done.wait(5)
+    assert seen == ["handler context"]
