@@ -1,8 +1,8 @@
 """Fixtures for the deploy/ manifests.
 
-test_rbac.py runs an operator with nothing but the manifests' RBAC, alone: its tests are moved to the front of the
-session, before anything starts the session-wide operator (which watches every namespace and would otherwise also
-reconcile the objects whose writes are meant to prove the RBAC sufficient).
+test_rbac.py and test_helm.py run an operator with nothing but the manifests' (or the chart's) RBAC, alone: their
+tests are moved to the front of the session, before anything starts the session-wide operator (which watches every
+namespace and would otherwise also reconcile the objects whose writes are meant to prove the RBAC sufficient).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from tests.deploy_helpers import Render, render_with
 from tests.kube_helpers import Kubectl
 
-RUN_FIRST = {"test_rbac.py"}
+RUN_FIRST = {"test_rbac.py", "test_helm.py"}
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
