@@ -85,6 +85,7 @@ def _invalid(body: dict[str, Any], error: ValidationError, emit: EventSink) -> N
     if _status_changed(body.get("status") or {}, {"conditions": conditions}):
         emit(body, "Warning", "InvalidSpec", fields)
         kube.patch_status(meta["namespace"], meta["name"], {"observedGeneration": generation, "conditions": conditions})
+    metrics.observe_status(meta["namespace"], meta["name"], {"conditions": conditions})
 
 
 def reconcile(
@@ -111,6 +112,7 @@ def _reconcile_locked(
     # Read here, under the lock: a handler's body may be older than what other threads already wrote.
     body = kube.get_visualizer(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
+        metrics.forget(namespace, name)
         return
     owner = Owner.from_body(body)
     try:
@@ -155,6 +157,7 @@ def _reconcile_locked(
     _announce_transitions(body, previous_conditions, status["conditions"], emit)
     if _status_changed(current_status, status):
         kube.patch_status(owner.namespace, owner.name, status)
+    metrics.observe_status(owner.namespace, owner.name, {**current_status, **status})
 
 
 def _announce_transitions(
