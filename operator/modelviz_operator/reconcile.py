@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from . import kube, metrics
 from .api import CATALOG_DATASETS, CATALOG_MODELS, ModelVisualizerSpec, spec_from
-from .builders import Owner, build_children
+from .builders import Owner, build_children, ingress_url
 from .status import Problem, condition, derive_status, merge_conditions, now_iso, selector_string
 
 __all__ = ["EventSink", "find_problems", "reconcile"]
@@ -150,6 +150,10 @@ def _reconcile_locked(
         problems=problems,
         previous_conditions=previous_conditions,
     )
+    # Behind an Ingress, the visualizer's URL is the Ingress's once its controller has given it an address.
+    status["ingressUrl"] = ingress_url(spec, live.get("Ingress"))
+    if status["ingressUrl"]:
+        status["url"] = status["ingressUrl"]
     if extra_status is not None:
         status.update(
             extra_status(owner=owner, spec=spec, body=body, status=status, deployment=live.get("Deployment"), emit=emit)
