@@ -59,7 +59,7 @@ def run_helm(helm: str, *args: str, kubeconfig: Path | None = None, check: bool 
 def template(helm: str, namespace: str = SYSTEM, *values: str) -> list[dict[str, Any]]:
     from modelviz_cluster.versions import KUBERNETES_VERSION
 
-    # Without a cluster, helm assumes an old Kubernetes, below the chart's kubeVersion.
+    # The capabilities of the Kubernetes the tests run (without a cluster, helm assumes an old one).
     args = ["template", "modelviz", str(CHART), f"--namespace={namespace}", f"--kube-version={KUBERNETES_VERSION}"]
     out = run_helm(helm, *args, *values)
     return [doc for doc in yaml.safe_load_all(out) if doc]
