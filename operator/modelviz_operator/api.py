@@ -7,6 +7,7 @@ accepts and what the operator understands cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -29,6 +30,7 @@ __all__ = [
     "BenchmarkTargets",
     "Condition",
     "DatasetRef",
+    "IngressSpec",
     "ModelRef",
     "ModelVisualizerSpec",
     "ModelVisualizerStatus",
@@ -277,6 +279,74 @@ class ServiceSpec(_Model):
         return self
 
 
+class IngressSpec(_Model):
+    """An Ingress in front of the Service, with cookie session affinity (ingress-nginx annotations by default)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.host.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')"
+                    " && !self.host.matches('^[0-9.]+$')",
+                    "host must be a lowercase DNS name such as viz.example.com (no IP address, no wildcard)",
+                    ".host",
+                    "FieldValueInvalid",
+                ),
+                cel(
+                    "!self.tls || has(self.tlsSecretName)",
+                    "tlsSecretName is required when tls is true",
+                    ".tlsSecretName",
+                    "FieldValueRequired",
+                ),
+            ]
+        }
+    )
+
+    host: str = Field(description="Host name the visualizer is served at, e.g. viz.example.com.", max_length=253)
+    path: str = Field(
+        default="/", description="URL path prefix (the app is served under it).", max_length=1024, pattern=r"^/\S*$"
+    )
+    path_type: Literal["Prefix", "ImplementationSpecific"] = Field(
+        default="Prefix", description="Ingress pathType: Prefix or ImplementationSpecific."
+    )
+    class_name: str | None = Field(
+        default=None, description="IngressClass to use (default: the cluster's default class).", max_length=253
+    )
+    tls: bool = Field(default=False, description="Serve HTTPS with the certificate in tlsSecretName.")
+    tls_secret_name: str | None = Field(
+        default=None,
+        description="Secret (type kubernetes.io/tls) holding the certificate for host; required with tls.",
+        max_length=253,
+        pattern=DNS_LABEL,
+    )
+    cookie_affinity: bool = Field(
+        default=True,
+        description=(
+            "Pin each browser session to one replica with a cookie (ingress-nginx annotations; Streamlit sessions "
+            "live in one pod). Other controllers: set their annotations, see the README."
+        ),
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations for the Ingress; they override the cookie-affinity defaults.",
+        json_schema_extra={"maxProperties": 64},
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        # The same rules as the CEL above, so the operator accepts exactly what the API server does.
+        if not _INGRESS_HOST.fullmatch(self.host) or re.fullmatch(r"[0-9.]+", self.host):
+            raise ValueError(
+                "host: host must be a lowercase DNS name such as viz.example.com (no IP address, no wildcard)"
+            )
+        if self.tls and self.tls_secret_name is None:
+            raise ValueError("tlsSecretName: tlsSecretName is required when tls is true")
+        return self
+
+
+_INGRESS_HOST = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
 # A string quantity is short; the bound also keeps the CEL rules below within the API server's cost budget.
 Quantity = int | Annotated[str, StringConstraints(max_length=64)]
 _QUANTITIES = cel(
@@ -431,6 +501,7 @@ class ModelVisualizerSpec(_Model):
     service: ServiceSpec = Field(
         default_factory=ServiceSpec, description="How the visualizer is exposed.", json_schema_extra={"default": {}}
     )
+    ingress: IngressSpec | None = Field(default=None, description="An Ingress for the visualizer (optional).")
     image: str = Field(
         default=DEFAULT_IMAGE,
         description="Container image of the visualizer: [registry[:port]/]path[:tag][@digest], no spaces.",
@@ -533,6 +604,7 @@ class ModelVisualizerStatus(_Model):
     url: str | None = Field(default=None, description="Where to open the visualizer (in-cluster, or external).")
     internal_url: str | None = Field(default=None, description="In-cluster URL of the Service.")
     external_url: str | None = Field(default=None, description="External URL once a load balancer has an address.")
+    ingress_url: str | None = Field(default=None, description="URL of the Ingress once its controller has an address.")
     benchmark: BenchmarkStatus | None = Field(default=None, description="The latest benchmark run.")
     benchmark_history: list[BenchmarkStatus] = Field(
         default_factory=list, description="Earlier runs, newest first (at most 10).", max_length=10

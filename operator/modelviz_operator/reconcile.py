@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from . import kube, metrics
 from .api import CATALOG_DATASETS, CATALOG_MODELS, ModelVisualizerSpec, spec_from
-from .builders import Owner, build_children
+from .builders import Owner, build_children, ingress_url
 from .failures import Backoff, Failure, classify, is_api_failure
 from .status import (
     Problem,
@@ -124,6 +124,7 @@ def _invalid(body: dict[str, Any], error: ValidationError, emit: EventSink) -> N
     if _status_changed(body.get("status") or {}, {"conditions": conditions}):
         emit(body, "Warning", "InvalidSpec", fields)
         kube.patch_status(meta["namespace"], meta["name"], {"observedGeneration": generation, "conditions": conditions})
+    metrics.observe_status(meta["namespace"], meta["name"], {"conditions": conditions})
 
 
 def reconcile(
@@ -188,6 +189,7 @@ def _reconcile_locked(
     # Read here, under the lock: a handler's body may be older than what other threads already wrote.
     body = kube.get_visualizer(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
+        metrics.forget(namespace, name)
         return []
     owner = Owner.from_body(body)
     try:
@@ -245,6 +247,10 @@ def _reconcile_locked(
         now=now,
     )
     status["conditions"] = failure_conditions(status["conditions"], failures, generation, now)
+    # Behind an Ingress, the visualizer's URL is the Ingress's once its controller has given it an address.
+    status["ingressUrl"] = ingress_url(spec, live.get("Ingress"))
+    if status["ingressUrl"]:
+        status["url"] = status["ingressUrl"]
     if extra_status is not None:
         try:
             status.update(
@@ -269,6 +275,7 @@ def _reconcile_locked(
     patch = status_patch(current_status, status)
     if patch:
         kube.patch_status(owner.namespace, owner.name, patch)
+    metrics.observe_status(owner.namespace, owner.name, {**current_status, **status})
     return failures
 
 
