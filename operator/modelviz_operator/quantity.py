@@ -70,7 +70,32 @@ def is_quantity(value: str | int) -> bool:
     if text == "0":
         return True
     parsed = _parse(text)
-    return parsed is not None and _suffix_ok(parsed[3])
+    if parsed is None or not _suffix_ok(parsed[3]):
+        return False
+    _, num, denom, suffix = parsed
+    if _fast_path(num, denom, suffix):
+        return True
+    # The slow path parses the text before the suffix as a decimal (inf.Dec.SetString): "Ei" alone has no digits.
+    return any(c.isdigit() for c in text[: len(text) - len(suffix)])
+
+
+_BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def _fast_path(num: str, denom: str, suffix: str) -> bool:
+    """Whether ParseQuantity takes its int64 fast path (it reads only the digits) for this number and suffix."""
+    if suffix in _BINARY:
+        exponent = _BINARY[suffix]
+        if denom:
+            return False
+        precision = 15 - len(num) - int(exponent * 3 / 10) - 1
+        scale = 0
+    else:
+        exponent = _DECIMAL[suffix] if suffix in _DECIMAL else int(suffix[1:])
+        precision = 18 - (len(num) + len(denom))
+        scale = exponent
+    return precision >= 0 and scale - len(denom) >= -9
 
 
 def is_nonnegative_quantity(value: str | int) -> bool:

@@ -240,3 +240,15 @@ def test_model_and_crd_agree_on_quantities_and_images(
     api: Any, dry_namespace: str, requests: dict[str, Any], image: str
 ) -> None:
     _agree(api, dry_namespace, {**BASE, "image": image, "resources": {"requests": requests}})
+
+
+# Quantities at the edges of ParseQuantity's fast and slow paths: a suffix alone parses only where the fast path
+# (int64 arithmetic on the digits) applies, which depends on the suffix's exponent.
+@pytest.mark.parametrize(
+    "quantity",
+    ["Ki", "Mi", "Ti", "Pi", "Ei", "E", "1Ei", ".Ei", "0.1n", ".1n", "1.5Gi", "-", ".", "1.", "e3", "9" * 19],
+)
+def test_model_and_crd_agree_on_edge_quantities(api: Any, dry_namespace: str, quantity: str) -> None:
+    spec = {**BASE, "resources": {"requests": {"cpu": quantity}}}
+    server, model = server_verdict(api, dry_namespace, spec), model_verdict(spec)
+    assert (server is None) == (model is None), f"{quantity!r}: server {server!r}, model {model!r}"
