@@ -13,7 +13,6 @@ import contextlib
 import json
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -154,11 +153,3 @@ class Runner:
             yield container
         finally:
             container.remove()
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
