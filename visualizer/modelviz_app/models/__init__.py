@@ -50,6 +50,18 @@ class ModelLoadError(RuntimeError):
     """A model that cannot be loaded; the message names it and says why (shown on the page as is)."""
 
 
+def _keras() -> Any:
+    """Keras, or why it is missing: the served image runs prepared models on LiteRT and leaves TensorFlow out."""
+    try:
+        import keras
+    except ImportError:
+        raise ModelLoadError(
+            "loading a Keras model needs TensorFlow, which is not installed here: pip install 'modelviz[tensorflow]' "
+            "(or build the visualizer image with --build-arg EXTRAS=app,tensorflow)"
+        ) from None
+    return keras
+
+
 def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
@@ -117,9 +129,7 @@ def _loaded(model: Any) -> Callable[[], Any]:
 
 def _load_keras_file(path: Path) -> Callable[[], Any]:
     def load() -> Any:
-        import keras
-
-        return keras.models.load_model(path, compile=False)
+        return _keras().models.load_model(path, compile=False)
 
     return load
 
@@ -145,8 +155,7 @@ def _load_lite(name: str, variant: str, cache: Path) -> LoadedModel:
 
 
 def _load_application(name: str, catalog: str, weights: Path | None, cache: Path) -> LoadedModel:
-    import keras
-
+    keras = _keras()
     candidates = (
         [weights]
         if weights is not None
