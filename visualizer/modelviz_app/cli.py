@@ -13,7 +13,7 @@ from modelviz_app.config import CONFIG_ENV
 
 __all__ = ["ENTRY", "main", "serve_command"]
 
-ENTRY = Path(__file__).resolve().parent / "app.py"
+ENTRY = Path(__file__).resolve().parent / "asgi.py"
 
 
 def serve_command(port: int, address: str, config: str | None) -> list[str]:
