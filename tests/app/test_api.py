@@ -196,7 +196,7 @@ def test_openapi_document_describes_the_api(served: Served) -> None:
 
 def _metric(text: str, name: str, labels: str) -> float:
     for line in text.splitlines():
-        if line.startswith(f"{name}{{{labels}}} "):
+        if line.startswith(f"{name}{{{labels}}} " if labels else f"{name} "):
             return float(line.split()[-1])
     return 0.0
 
