@@ -32,6 +32,7 @@ _FIGURES = {
     "complete": "completeRequests",
     "failed": "failedRequests",
     "non2xx": "non2xxResponses",
+    "scenario": "scenario",
 }
 
 
@@ -154,8 +155,9 @@ def _termination_message(pod: dict[str, Any] | None) -> str:
 
 
 def _summary(result: dict[str, Any]) -> str:
+    scenario = f"{result['scenario']}: " if result.get("scenario") else ""
     return (
-        f"{result.get('rps')} requests/s, p50 {result.get('p50Ms')} ms, p90 {result.get('p90Ms')} ms, "
+        f"{scenario}{result.get('rps')} requests/s, p50 {result.get('p50Ms')} ms, p90 {result.get('p90Ms')} ms, "
         f"p99 {result.get('p99Ms')} ms, {result.get('failedRequests', 0)} failed"
     )
 
@@ -231,10 +233,11 @@ def benchmark_status(
             emit(body, "Normal", "BenchmarkStarted", f"Started benchmark {step.run_id} as Job {name}")
         updates["benchmark"] = {
             "runId": step.run_id,
+            "scenario": bench.scenario,
             "phase": "Running",
             "jobName": name,
             "startedAt": now_iso(),
-            "message": f"{bench.requests} requests, concurrency {bench.concurrency}",
+            "message": f"{bench.scenario}: {bench.requests} requests, concurrency {bench.concurrency}",
         }
         updates["conditions"] = merge_conditions(
             status["conditions"],
@@ -248,6 +251,7 @@ def benchmark_status(
         if result is not None:
             finished = {
                 "runId": current["runId"],
+                **({"scenario": current["scenario"]} if current.get("scenario") else {}),
                 "jobName": name,
                 "startedAt": current.get("startedAt"),
                 "completedAt": now_iso(),
