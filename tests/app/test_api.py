@@ -34,7 +34,7 @@ class Served:
     log: Path
 
 
-def serve(tmp: Path, config: Path | None, env: dict[str, str] | None = None, args: list[str] | None = None):
+def serve(tmp: Path, config: Path | None, env: dict[str, str] | None = None, health_path: str = ""):
     port = free_port()
     log = tmp / f"server-{port}.log"
     command = [sys.executable, "-m", "modelviz_cli", "app", "serve", "--address", "127.0.0.1", "--port", str(port)]
@@ -42,9 +42,9 @@ def serve(tmp: Path, config: Path | None, env: dict[str, str] | None = None, arg
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     full_env.pop("MODELVIZ_CONFIG", None) if config is None else None
     with log.open("wb") as out:
-        proc = subprocess.Popen([*command, *(args or [])], stdout=out, stderr=subprocess.STDOUT, env=full_env)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, proc, log)
+    wait_healthy(url + health_path, proc, log)
     return proc, Served(url, log)
 
 
@@ -63,9 +63,11 @@ def served(tiny: TinyEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         stop(proc)
 
 
-def call(url: str, body: bytes | None = None, content_type: str | None = None, method: str | None = None):
+def call(url: str, body: bytes | None = None, content_type: str | None = None, method: str | None = None,
+         headers: dict[str, str] | None = None):  # fmt: skip
     """(status, headers, parsed JSON or raw bytes)."""
-    request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"))
+    request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
+                                     headers=headers or {})  # fmt: skip
     if content_type:
         request.add_header("Content-Type", content_type)
     try:
