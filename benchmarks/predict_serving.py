@@ -1,0 +1,314 @@
+"""What the visualizer's pods sustain: prediction throughput with and without micro-batching, and the page shell.
+
+    python benchmarks/predict_serving.py [--models efficientnet-lite0,...] [--concurrency 1,8,32] [--accel-path DIR]
+                                         [--cache DIR] [--output PATH]
+
+Everything listens on 127.0.0.1; ab and the server share the machine's cores (no pinning). Runs, through
+``modelviz_bench.runner`` (the benchmark Job's code), in one session:
+
+* predict: ``ab -p sample.jpg -T image/jpeg`` (the 224x224 photo the Job POSTs) against ``/api/v1/predict?model=M``
+  for each catalog model M, at each concurrency, on the app served by ``modelviz app serve`` with micro-batching
+  (defaults) and on the same server with batching off (``MODELVIZ_BATCH_MAX_SIZE=1``: one request, one model call);
+  the mean batch size comes from the app's ``/metrics``;
+* page: ``/`` of this app (in-memory page shell), of the same app with ``httptools``/``uvloop`` (``--accel-path``,
+  a ``pip install --target`` dir), of plain ``streamlit run`` of the same pages script, and of nginx serving
+  Streamlit's index.html (the ceiling).
+
+Writes a markdown table beside this script (``predict_serving.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from http_serving import _stop, children_cpu_seconds, cpu_seconds, free_port, nginx_server  # noqa: E402
+
+from modelviz_bench._probe import wait_until_answering  # noqa: E402
+from modelviz_bench.runner import SAMPLE_IMAGE, BenchConfig, run  # noqa: E402
+
+UI_SCRIPT = ROOT / "visualizer" / "modelviz_app" / "app.py"
+TARGETS = {"batching_x": 5.0, "p99_ms": 250.0, "page_x": 4.0}
+
+
+def log(msg: str) -> None:
+    print(f"[predict_serving] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Server:
+    name: str
+    base_url: str
+    pid: int
+
+
+@dataclass
+class Row:
+    group: str  # "predict" or "page"
+    target: str
+    model: str
+    concurrency: int
+    result: dict[str, Any]
+    server_cores: float | None
+    mean_batch: float | None = None
+
+    @property
+    def rps(self) -> float:
+        return float(self.result.get("rps") or 0.0)
+
+
+def _env(extra: dict[str, str], accel: str | None = None) -> dict[str, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+    paths = [str(ROOT / p) for p in ("visualizer", "bench", "cli", "operator")]
+    if accel:
+        paths.insert(0, accel)
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
+    return env
+
+
+@contextlib.contextmanager
+def app_server(name: str, config: Path, tmp: Path, extra: dict[str, str], accel: str | None = None) -> Iterator[Server]:
+    """``modelviz app serve`` (the st.App), as the image and the Deployment start it."""
+    port = free_port()
+    logf = (tmp / f"{name}-{port}.log").open("wb")
+    cmd = [sys.executable, "-m", "modelviz_cli", "app", "serve", "--config", str(config), "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=_env(extra, accel), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        probe = wait_until_answering(f"{base}/api/v1/models", 600)
+        if not probe.ok or proc.poll() is not None:
+            raise RuntimeError(f"{name} did not come up: {logf.name}")
+        yield Server(name, base, proc.pid)
+    finally:
+        _stop(proc)
+        logf.close()
+
+
+@contextlib.contextmanager
+def plain_streamlit(config: Path, tmp: Path) -> Iterator[Server]:
+    """``streamlit run`` of the pages script itself: no st.App, no shell, no API."""
+    port = free_port()
+    logf = (tmp / f"plain-{port}.log").open("wb")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(UI_SCRIPT), "--server.address=127.0.0.1",
+           f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false",
+           "--", "--config", str(config)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=_env({}), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        if not wait_until_answering(f"{base}/_stcore/health", 180).ok:
+            raise RuntimeError(f"streamlit did not come up: {logf.name}")
+        yield Server("plain streamlit run", base, proc.pid)
+    finally:
+        _stop(proc)
+        logf.close()
+
+
+def _batch_counts(server: Server, model: str) -> tuple[float, float]:
+    """(batched calls, images) for ``model`` from the app's /metrics."""
+    with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    calls = images = 0.0
+    for line in text.splitlines():
+        if line.startswith(f'modelviz_app_predict_batch_size_count{{model="{model}"}} '):
+            calls = float(line.split()[-1])
+        elif line.startswith(f'modelviz_app_predicted_images_total{{model="{model}"}} '):
+            images = float(line.split()[-1])
+    return calls, images
+
+
+def measure(server: Server, group: str, target: str, model: str, url: str, n: int, c: int, post: bool) -> Row:
+    def config(requests: int) -> BenchConfig:
+        return BenchConfig(
+            url=url, requests=requests, concurrency=min(c, requests), wait_s=30, timeout_s=60,
+            scenario="predict" if post else "page", post_file=SAMPLE_IMAGE if post else None,
+        )  # fmt: skip
+
+    run(config(max(c, min(n // 5, 100))))  # warm-up: thread pools, interpreter tensors, connection setup
+    before = _batch_counts(server, model) if post else (0.0, 0.0)
+    cpu0, _ab0 = cpu_seconds(server.pid), children_cpu_seconds()
+    log(f"{target} {model or '/'}: ab -n {n} -c {c}{' -p sample.jpg' if post else ''}")
+    result = run(config(n))
+    wall = result.get("timeTakenSeconds") or 0
+    cores = (cpu_seconds(server.pid) - cpu0) / wall if wall else None
+    row = Row(group, target, model, c, result, cores)
+    if post:
+        calls, images = (a - b for a, b in zip(_batch_counts(server, model), before, strict=True))
+        row.mean_batch = images / calls if calls else None
+    log(f"  -> {result.get('rps')} rps, p99 {result.get('p99Ms')} ms, {result.get('reason', 'ok')}")
+    return row
+
+
+def _f(value: Any, fmt: str = "{:,.0f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list[int], accel: str | None) -> str:
+    out = [
+        "# Prediction API and page shell: what one visualizer process sustains",
+        "",
+        f"Measured {env['date']} by `python benchmarks/predict_serving.py` on {env['cpus']}; load average before "
+        f"the run {env['load']} (the machine is shared: compare rows within this run, not with other files). "
+        f"{env['versions']}.",
+        "",
+        "* **ab and the server share the cores** (no pinning) in every row. Each row is one `ab` run after a warm-up, "
+        "through `modelviz_bench.runner` (the benchmark Job's code); server cores = its CPU seconds / wall time.",
+        "* predict: `ab -p sample.jpg -T image/jpeg` (the 224x224 JPEG the `predict` scenario POSTs) to "
+        "`/api/v1/predict?model=<name>`; the server is `modelviz app serve` with the three catalog models loaded "
+        "(TFLite/XNNPACK, 2 threads). *batching*: defaults (at most 32 images per call, at most 5 ms of waiting for "
+        "requests already being read); *no batching*: `MODELVIZ_BATCH_MAX_SIZE=1`, one request = one model call. "
+        "Mean batch = images / model calls during the run, from the app's `/metrics`.",
+        "* page: `GET /`; *this app* = the st.App entry with the in-memory page shell; *plain streamlit run* = "
+        "`streamlit run` of the same pages script (`app.py`); nginx = Debian nginx-light, 1 worker, a copy of "
+        "Streamlit's index.html.",
+        "",
+        "## Predict",
+        "",
+        "| model | concurrency | server | requests/s | p50 ms | p99 ms | failed | mean batch | server cores "
+        "| batching vs none |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    verdicts: list[str] = []
+    for model in models:
+        for c in levels:
+            on = next((r for r in rows if r.group == "predict" and r.model == model and r.concurrency == c
+                       and r.target == "batching"), None)  # fmt: skip
+            off = next((r for r in rows if r.group == "predict" and r.model == model and r.concurrency == c
+                        and r.target == "no batching"), None)  # fmt: skip
+            for row in (on, off):
+                if row is None:
+                    continue
+                ratio = f"{on.rps / off.rps:.2f}x" if row is on and on and off and off.rps else ""
+                res = row.result
+                out.append(
+                    f"| {model} | {c} | {row.target} | {_f(res.get('rps'))} | {_f(res.get('p50Ms'))} | "
+                    f"{_f(res.get('p99Ms'))} | {_f(res.get('failed'))} | {_f(row.mean_batch, '{:.1f}')} | "
+                    f"{_f(row.server_cores, '{:.2f}')} | {ratio} |"
+                )
+            if c == max(levels) and on and off and off.rps:
+                x, p99 = on.rps / off.rps, on.result.get("p99Ms") or 0
+                met = x >= TARGETS["batching_x"] and p99 <= TARGETS["p99_ms"]
+                verdicts.append(
+                    f"* {model} at c={c}: batching {x:.2f}x the unbatched rate (target >= {TARGETS['batching_x']:g}x), "
+                    f"p99 {p99:g} ms (target < {TARGETS['p99_ms']:g} ms): **{'met' if met else 'not met'}**."
+                )
+    out += ["", "## Page shell (`GET /`)", "",
+            "| server | concurrency | requests/s | p50 ms | p99 ms | failed | server cores | vs plain streamlit run "
+            "| vs nginx |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for c in levels:
+        plain = next(
+            (r for r in rows if r.group == "page" and r.concurrency == c and r.target.startswith("plain")), None
+        )
+        nginx = next(
+            (r for r in rows if r.group == "page" and r.concurrency == c and r.target.startswith("nginx")), None
+        )
+        for row in (r for r in rows if r.group == "page" and r.concurrency == c):
+            res = row.result
+            vs_plain = f"{row.rps / plain.rps:.2f}x" if plain and plain.rps else "-"
+            vs_nginx = f"{100 * row.rps / nginx.rps:.1f} %" if nginx and nginx.rps else "-"
+            out.append(
+                f"| {row.target} | {c} | {_f(res.get('rps'))} | {_f(res.get('p50Ms'))} | {_f(res.get('p99Ms'))} | "
+                f"{_f(res.get('failed'))} | {_f(row.server_cores, '{:.2f}')} | {vs_plain} | {vs_nginx} |"
+            )
+        app = next((r for r in rows if r.group == "page" and r.concurrency == c and r.target == "this app"), None)
+        if c == max(levels) and app and plain and plain.rps:
+            x = app.rps / plain.rps
+            verdicts.append(
+                f"* `/` at c={c}: this app {x:.2f}x plain `streamlit run` (target >= {TARGETS['page_x']:g}x): "
+                f"**{'met' if x >= TARGETS['page_x'] else 'not met'}**; {app.rps:,.0f} requests/s per process."
+            )
+    out += ["", "## Against the targets", "", *verdicts, ""]
+    if accel:
+        out.append(f"`this app + httptools/uvloop` had `{accel}` (pip install --target) on PYTHONPATH.")
+    return "\n".join(out) + "\n"
+
+
+def environment() -> dict[str, str]:
+    import streamlit
+
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": f"{os.cpu_count()} CPUs ({model})",
+        "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "versions": f"Python {platform.python_version()}, Streamlit {streamlit.__version__}",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="efficientnet-lite0,efficientnet-lite1,efficientnet-lite2")
+    p.add_argument("--concurrency", default="1,8,32", help="ab -c levels (1,8,32)")
+    p.add_argument("--predict-requests", type=int, default=400, help="ab -n per predict row (400)")
+    p.add_argument("--page-requests", type=int, default=3000, help="ab -n per page row (3000)")
+    p.add_argument("--accel-path", help="dir with httptools+uvloop (pip install --target DIR httptools uvloop)")
+    p.add_argument("--cache", help="model cache directory (default $MODELVIZ_CACHE or ~/.cache/modelviz)")
+    p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "predict_serving.md")
+    args = p.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    env = environment()
+    started = time.monotonic()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="predict-serving-") as tmp_name:
+        tmp = Path(tmp_name)
+        config = tmp / "config.yaml"
+        lines = [
+            "models:",
+            *(f"  - {{name: {m}, catalog: {m}}}" for m in models),
+            "dataset: {catalog: imagenet-sample}",
+        ]
+        if args.cache:
+            lines.append(f"cacheDir: {args.cache}")
+        config.write_text("\n".join(lines) + "\n")
+        for target, extra in (("batching", {}), ("no batching", {"MODELVIZ_BATCH_MAX_SIZE": "1"})):
+            with app_server(target, config, tmp, extra) as server:
+                for model in models:
+                    url = f"{server.base_url}/api/v1/predict?model={model}"
+                    for c in levels:
+                        rows.append(measure(server, "predict", target, model, url, args.predict_requests, c, True))
+            log(f"{target} done ({time.monotonic() - started:.0f} s so far)")
+        servers: list[tuple[str, Any]] = [("this app", lambda: app_server("this app", config, tmp, {}))]
+        if args.accel_path:
+            servers.append(("this app + httptools/uvloop",
+                            lambda: app_server("accel", config, tmp, {}, args.accel_path)))  # fmt: skip
+        servers.append(("plain streamlit run", lambda: plain_streamlit(config, tmp)))
+        from streamlit import file_util
+
+        index = Path(file_util.get_static_dir()) / "index.html"
+        servers.append(("nginx static index.html (ceiling)", lambda: nginx_server(tmp, index)))
+        for target, start in servers:
+            with start() as server:
+                for c in levels:
+                    rows.append(measure(server, "page", target, "", f"{server.base_url}/", args.page_requests, c,
+                                        False))  # fmt: skip
+            log(f"{target} done ({time.monotonic() - started:.0f} s so far)")
+    text = render(rows, env, models, levels, args.accel_path)
+    args.output.write_text(text)
+    print(text)
+    log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
