@@ -9,7 +9,7 @@ image (``--post-file``, default the sample photo shipped in this package, ``data
 ``/api/v1/predict``, both under URL's path (the app's base URL).
 
 1. Wait (at most --wait seconds, backoff 0.25 s doubling to 5 s) until URL answers HTTP with any status.
-2. Run ``ab -q -r -n N -c C [-k] -s TIMEOUT [-p FILE -T TYPE] URL`` (a URL without a path gets ``/``).
+2. Run ``ab -q -r -n N -c C [-k] -s TIMEOUT [-p FILE -T TYPE -l] URL`` (a URL without a path gets ``/``).
 3. Print ONE compact JSON line (<= 4096 bytes: Kubernetes' termination message cap) on stdout and write it to
    --output (default ``/dev/termination-log`` when it exists and is writable; progress goes to stderr).
 
@@ -139,6 +139,9 @@ def build_ab_command(config: BenchConfig, ab: str = "ab") -> list[str]:
         cmd.append("-k")
     if config.post_file is not None:
         cmd += ["-p", str(config.post_file), "-T", config.content_type]
+    if config.scenario == "predict":
+        # -l: answers differ in length (probabilities, timings); ab would count every one as a Length failure.
+        cmd.append("-l")
     # ab's -s takes whole seconds.
     cmd += ["-s", str(max(1, round(config.timeout_s))), config.url]
     return cmd

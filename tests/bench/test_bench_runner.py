@@ -288,6 +288,7 @@ def test_predict_scenario_posts_the_shipped_sample_photo() -> None:
     command = runner.build_ab_command(config, "ab")
     assert command[command.index("-p") + 1] == str(runner.SAMPLE_IMAGE)
     assert command[command.index("-T") + 1] == "image/jpeg" and command[-1] == config.url
+    assert "-l" in command  # each answer has its own length
     assert "-p" not in runner.build_ab_command(runner.parse_args(["--url", "http://h", "--scenario", "health"]))
 
 
@@ -295,7 +296,7 @@ def test_predict_scenario_posts_the_shipped_sample_photo() -> None:
 def test_predict_scenario_end_to_end_reports_the_scenario(tmp_path: Path) -> None:
     body = tmp_path / "image.bin"
     body.write_bytes(b"\x89PNG fake")
-    with serve("ok") as url:
+    with serve("varylength") as url:
         code, result, _ = run_bench(["--url", url, "--scenario", "predict", "--post-file", str(body), "-n", "20",
                                      "-c", "2", "--wait", "5", "--output", str(tmp_path / "out")])  # fmt: skip
     assert code == 0, result
