@@ -1,6 +1,6 @@
 """What the visualizer's pods sustain: prediction throughput with and without micro-batching, and the page shell.
 
-    python benchmarks/predict_serving.py [--models efficientnet-lite0,...] [--concurrency 1,8,32] [--accel-path DIR]
+    python benchmarks/predict_serving.py [--models efficientnet-lite0,...] [--concurrency 1,8,32] [--repeat 3]
                                          [--cache DIR] [--output PATH]
 
 Everything listens on 127.0.0.1; ab and the server share the machine's cores (no pinning). Runs, through
@@ -10,9 +10,9 @@ Everything listens on 127.0.0.1; ab and the server share the machine's cores (no
   for each catalog model M, at each concurrency, on the app served by ``modelviz app serve`` with micro-batching
   (defaults) and on the same server with batching off (``MODELVIZ_BATCH_MAX_SIZE=1``: one request, one model call);
   the mean batch size comes from the app's ``/metrics``;
-* page: ``/`` of this app (in-memory page shell), of the same app with ``httptools``/``uvloop`` (``--accel-path``,
-  a ``pip install --target`` dir), of plain ``streamlit run`` of the same pages script, and of nginx serving
-  Streamlit's index.html (the ceiling).
+* page: ``/`` of this app (in-memory page shell, with the app extra's ``httptools``/``uvloop``), of the same app on
+  h11/asyncio, of plain ``streamlit run`` of the same pages script (on h11/asyncio: the baseline, as the app ran
+  before; and with httptools/uvloop), and of nginx serving Streamlit's index.html (the ceiling).
 
 Writes a markdown table beside this script (``predict_serving.md``).
 """
@@ -45,6 +45,7 @@ from modelviz_bench.runner import SAMPLE_IMAGE, BenchConfig, run  # noqa: E402
 
 UI_SCRIPT = ROOT / "visualizer" / "modelviz_app" / "app.py"
 TARGETS = {"batching_x": 5.0, "p99_ms": 250.0, "page_x": 4.0}
+PLAIN = "plain streamlit run, h11/asyncio"  # the baseline: Streamlit as the app ran before this entry
 
 
 def log(msg: str) -> None:
@@ -69,26 +70,39 @@ class Row:
     mean_batch: float | None = None
 
     @property
+    def cpu_ms(self) -> float | None:
+        """Server CPU per request: what a request costs, whatever share of the machine the server got."""
+        complete = self.result.get("complete") or 0
+        wall = self.result.get("timeTakenSeconds") or 0
+        if self.server_cores is None or not complete:
+            return None
+        return 1000 * self.server_cores * wall / complete
+
+    @property
     def rps(self) -> float:
         return float(self.result.get("rps") or 0.0)
 
 
-def _env(extra: dict[str, str], accel: str | None = None) -> dict[str, str]:
+def _env(extra: dict[str, str], pythonpath: str | None = None) -> dict[str, str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
     paths = [str(ROOT / p) for p in ("visualizer", "bench", "cli", "operator")]
-    if accel:
-        paths.insert(0, accel)
+    if pythonpath:
+        paths.insert(0, pythonpath)
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     return env
 
 
 @contextlib.contextmanager
-def app_server(name: str, config: Path, tmp: Path, extra: dict[str, str], accel: str | None = None) -> Iterator[Server]:
+def app_server(
+    name: str, config: Path, tmp: Path, extra: dict[str, str], pythonpath: str | None = None
+) -> Iterator[Server]:
     """``modelviz app serve`` (the st.App), as the image and the Deployment start it."""
     port = free_port()
     logf = (tmp / f"{name}-{port}.log").open("wb")
     cmd = [sys.executable, "-m", "modelviz_cli", "app", "serve", "--config", str(config), "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=_env(extra, accel), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=_env(extra, pythonpath), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         probe = wait_until_answering(f"{base}/api/v1/models", 600)
@@ -101,14 +115,16 @@ def app_server(name: str, config: Path, tmp: Path, extra: dict[str, str], accel:
 
 
 @contextlib.contextmanager
-def plain_streamlit(config: Path, tmp: Path) -> Iterator[Server]:
+def plain_streamlit(config: Path, tmp: Path, pythonpath: str | None = None) -> Iterator[Server]:
     """``streamlit run`` of the pages script itself: no st.App, no shell, no API."""
     port = free_port()
     logf = (tmp / f"plain-{port}.log").open("wb")
     cmd = [sys.executable, "-m", "streamlit", "run", str(UI_SCRIPT), "--server.address=127.0.0.1",
            f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false",
            "--", "--config", str(config)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=_env({}), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=_env({}, pythonpath), stdout=logf, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         if not wait_until_answering(f"{base}/_stcore/health", 180).ok:
@@ -158,7 +174,7 @@ def _f(value: Any, fmt: str = "{:,.0f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list[int], accel: str | None) -> str:
+def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list[int]) -> str:
     out = [
         "# Prediction API and page shell: what one visualizer process sustains",
         "",
@@ -173,15 +189,18 @@ def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list
         "(TFLite/XNNPACK, 2 threads). *batching*: defaults (at most 32 images per call, at most 5 ms of waiting for "
         "requests already being read); *no batching*: `MODELVIZ_BATCH_MAX_SIZE=1`, one request = one model call. "
         "Mean batch = images / model calls during the run, from the app's `/metrics`.",
-        "* page: `GET /`; *this app* = the st.App entry with the in-memory page shell; *plain streamlit run* = "
-        "`streamlit run` of the same pages script (`app.py`); nginx = Debian nginx-light, 1 worker, a copy of "
-        "Streamlit's index.html.",
+        "* page: `GET /`, each row the median of the repeated runs; *this app* = the st.App entry with the "
+        "in-memory page shell and the app extra's httptools/uvloop (as the image runs it); *h11/asyncio* = the same "
+        "with those two made unimportable (uvicorn's fallback); *plain streamlit run* = `streamlit run` of the same "
+        "pages script (`app.py`), the baseline being its h11/asyncio row (the app as it ran before); nginx = Debian "
+        "nginx-light, 1 worker, a copy of Streamlit's index.html. Server CPU ms/request is what a request costs the "
+        "server whatever share of the busy machine it got.",
         "",
         "## Predict",
         "",
         "| model | concurrency | server | requests/s | p50 ms | p99 ms | failed | mean batch | server cores "
-        "| batching vs none |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU ms/request | batching vs none (requests/s) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     verdicts: list[str] = []
     for model in models:
@@ -198,22 +217,22 @@ def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list
                 out.append(
                     f"| {model} | {c} | {row.target} | {_f(res.get('rps'))} | {_f(res.get('p50Ms'))} | "
                     f"{_f(res.get('p99Ms'))} | {_f(res.get('failed'))} | {_f(row.mean_batch, '{:.1f}')} | "
-                    f"{_f(row.server_cores, '{:.2f}')} | {ratio} |"
+                    f"{_f(row.server_cores, '{:.2f}')} | {_f(row.cpu_ms, '{:.2f}')} | {ratio} |"
                 )
             if c == max(levels) and on and off and off.rps:
                 x, p99 = on.rps / off.rps, on.result.get("p99Ms") or 0
                 met = x >= TARGETS["batching_x"] and p99 <= TARGETS["p99_ms"]
+                cpu = f"; server CPU per request {off.cpu_ms / on.cpu_ms:.2f}x less" if on.cpu_ms and off.cpu_ms else ""
                 verdicts.append(
                     f"* {model} at c={c}: batching {x:.2f}x the unbatched rate (target >= {TARGETS['batching_x']:g}x), "
-                    f"p99 {p99:g} ms (target < {TARGETS['p99_ms']:g} ms): **{'met' if met else 'not met'}**."
+                    f"p99 {p99:g} ms (target < {TARGETS['p99_ms']:g} ms): **{'met' if met else 'not met'}**{cpu}."
                 )
     out += ["", "## Page shell (`GET /`)", "",
-            "| server | concurrency | requests/s | p50 ms | p99 ms | failed | server cores | vs plain streamlit run "
-            "| vs nginx |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+            "| server | concurrency | requests/s | p50 ms | p99 ms | failed | server cores | server CPU ms/request "
+            "| vs plain streamlit run (requests/s) | CPU/request vs plain | vs nginx |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for c in levels:
-        plain = next(
-            (r for r in rows if r.group == "page" and r.concurrency == c and r.target.startswith("plain")), None
-        )
+        plain = next((r for r in rows if r.group == "page" and r.concurrency == c and r.target == PLAIN), None)
         nginx = next(
             (r for r in rows if r.group == "page" and r.concurrency == c and r.target.startswith("nginx")), None
         )
@@ -221,20 +240,27 @@ def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list
             res = row.result
             vs_plain = f"{row.rps / plain.rps:.2f}x" if plain and plain.rps else "-"
             vs_nginx = f"{100 * row.rps / nginx.rps:.1f} %" if nginx and nginx.rps else "-"
+            cheaper = f"{plain.cpu_ms / row.cpu_ms:.2f}x less" if plain and plain.cpu_ms and row.cpu_ms else "-"
             out.append(
                 f"| {row.target} | {c} | {_f(res.get('rps'))} | {_f(res.get('p50Ms'))} | {_f(res.get('p99Ms'))} | "
-                f"{_f(res.get('failed'))} | {_f(row.server_cores, '{:.2f}')} | {vs_plain} | {vs_nginx} |"
+                f"{_f(res.get('failed'))} | {_f(row.server_cores, '{:.2f}')} | {_f(row.cpu_ms, '{:.2f}')} | "
+                f"{vs_plain} | {cheaper} | {vs_nginx} |"
             )
-        app = next((r for r in rows if r.group == "page" and r.concurrency == c and r.target == "this app"), None)
-        if c == max(levels) and app and plain and plain.rps:
-            x = app.rps / plain.rps
-            verdicts.append(
-                f"* `/` at c={c}: this app {x:.2f}x plain `streamlit run` (target >= {TARGETS['page_x']:g}x): "
-                f"**{'met' if x >= TARGETS['page_x'] else 'not met'}**; {app.rps:,.0f} requests/s per process."
-            )
+        for name in ("this app", "this app, h11/asyncio"):
+            app = next((r for r in rows if r.group == "page" and r.concurrency == c and r.target == name), None)
+            if c == max(levels) and app and plain and plain.rps:
+                x = app.rps / plain.rps
+                cpu = (
+                    f"; {plain.cpu_ms / app.cpu_ms:.2f}x less server CPU per request"
+                    if plain.cpu_ms and app.cpu_ms
+                    else ""
+                )
+                verdicts.append(
+                    f"* `/` at c={c}, {name}: {x:.2f}x plain `streamlit run` in requests/s (target >= "
+                    f"{TARGETS['page_x']:g}x): **{'met' if x >= TARGETS['page_x'] else 'not met'}**; "
+                    f"{app.rps:,.0f} requests/s per process{cpu}."
+                )
     out += ["", "## Against the targets", "", *verdicts, ""]
-    if accel:
-        out.append(f"`this app + httptools/uvloop` had `{accel}` (pip install --target) on PYTHONPATH.")
     return "\n".join(out) + "\n"
 
 
@@ -261,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", default="1,8,32", help="ab -c levels (1,8,32)")
     p.add_argument("--predict-requests", type=int, default=400, help="ab -n per predict row (400)")
     p.add_argument("--page-requests", type=int, default=3000, help="ab -n per page row (3000)")
-    p.add_argument("--accel-path", help="dir with httptools+uvloop (pip install --target DIR httptools uvloop)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per page row, the median kept (3)")
     p.add_argument("--cache", help="model cache directory (default $MODELVIZ_CACHE or ~/.cache/modelviz)")
     p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "predict_serving.md")
     args = p.parse_args(argv)
@@ -281,29 +307,47 @@ def main(argv: list[str] | None = None) -> int:
         if args.cache:
             lines.append(f"cacheDir: {args.cache}")
         config.write_text("\n".join(lines) + "\n")
-        for target, extra in (("batching", {}), ("no batching", {"MODELVIZ_BATCH_MAX_SIZE": "1"})):
-            with app_server(target, config, tmp, extra) as server:
-                for model in models:
-                    url = f"{server.base_url}/api/v1/predict?model={model}"
-                    for c in levels:
+        # All servers of a section run at once and their rows alternate, so a shared machine's load swings hit
+        # both sides of each comparison alike; the page rows are repeated and the median run kept.
+        with contextlib.ExitStack() as stack:
+            on = stack.enter_context(app_server("batching", config, tmp, {}))
+            off = stack.enter_context(app_server("no batching", config, tmp, {"MODELVIZ_BATCH_MAX_SIZE": "1"}))
+            for model in models:
+                for c in levels:
+                    for target, server in (("batching", on), ("no batching", off)):
+                        url = f"{server.base_url}/api/v1/predict?model={model}"
                         rows.append(measure(server, "predict", target, model, url, args.predict_requests, c, True))
-            log(f"{target} done ({time.monotonic() - started:.0f} s so far)")
-        servers: list[tuple[str, Any]] = [("this app", lambda: app_server("this app", config, tmp, {}))]
-        if args.accel_path:
-            servers.append(("this app + httptools/uvloop",
-                            lambda: app_server("accel", config, tmp, {}, args.accel_path)))  # fmt: skip
-        servers.append(("plain streamlit run", lambda: plain_streamlit(config, tmp)))
+                log(f"{model} done ({time.monotonic() - started:.0f} s so far)")
         from streamlit import file_util
 
         index = Path(file_util.get_static_dir()) / "index.html"
-        servers.append(("nginx static index.html (ceiling)", lambda: nginx_server(tmp, index)))
-        for target, start in servers:
-            with start() as server:
-                for c in levels:
-                    rows.append(measure(server, "page", target, "", f"{server.base_url}/", args.page_requests, c,
-                                        False))  # fmt: skip
-            log(f"{target} done ({time.monotonic() - started:.0f} s so far)")
-    text = render(rows, env, models, levels, args.accel_path)
+        with contextlib.ExitStack() as stack:
+            # Without httptools/uvloop: modules of those names on PYTHONPATH that fail to import, so uvicorn's
+            # http=auto/loop=auto fall back to h11 and asyncio (what the app image had before they were added).
+            plain_py = tmp / "no-accel"
+            plain_py.mkdir()
+            for name in ("httptools", "uvloop"):
+                stub = f"raise ModuleNotFoundError('{name} left out for this row', name='{name}')\n"
+                (plain_py / f"{name}.py").write_text(stub)
+            blocked = str(plain_py)
+            servers = [
+                ("this app", stack.enter_context(app_server("this app", config, tmp, {}))),
+                ("this app, h11/asyncio", stack.enter_context(app_server("h11", config, tmp, {}, blocked))),
+                ("plain streamlit run, h11/asyncio", stack.enter_context(plain_streamlit(config, tmp, blocked))),
+                ("plain streamlit run + httptools/uvloop", stack.enter_context(plain_streamlit(config, tmp))),
+                ("nginx static index.html (ceiling)", stack.enter_context(nginx_server(tmp, index))),
+            ]
+            for c in levels:
+                runs: dict[str, list[Row]] = {}
+                for _ in range(args.repeat):
+                    for target, server in servers:
+                        row = measure(server, "page", target, "", f"{server.base_url}/", args.page_requests, c, False)
+                        runs.setdefault(target, []).append(row)
+                for target, _server in servers:
+                    ordered = sorted(runs[target], key=lambda r: r.rps)
+                    rows.append(ordered[(len(ordered) - 1) // 2])
+            log(f"page done ({time.monotonic() - started:.0f} s so far)")
+    text = render(rows, env, models, levels)
     args.output.write_text(text)
     print(text)
     log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
