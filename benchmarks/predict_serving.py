@@ -156,7 +156,8 @@ def measure(server: Server, group: str, target: str, model: str, url: str, n: in
         )  # fmt: skip
 
     run(config(max(c, min(n // 5, 100))))  # warm-up: thread pools, interpreter tensors, connection setup
-    before = _batch_counts(server, model) if post else (0.0, 0.0)
+    name = model.split(" ")[0]  # the configured name ("efficientnet-lite0 (keras)" is a row label)
+    before = _batch_counts(server, name) if post else (0.0, 0.0)
     cpu0, _ab0 = cpu_seconds(server.pid), children_cpu_seconds()
     log(f"{target} {model or '/'}: ab -n {n} -c {c}{' -p sample.jpg' if post else ''}")
     result = run(config(n))
@@ -164,7 +165,7 @@ def measure(server: Server, group: str, target: str, model: str, url: str, n: in
     cores = (cpu_seconds(server.pid) - cpu0) / wall if wall else None
     row = Row(group, target, model, c, result, cores)
     if post:
-        calls, images = (a - b for a, b in zip(_batch_counts(server, model), before, strict=True))
+        calls, images = (a - b for a, b in zip(_batch_counts(server, name), before, strict=True))
         row.mean_batch = images / calls if calls else None
     log(f"  -> {result.get('rps')} rps, p99 {result.get('p99Ms')} ms, {result.get('reason', 'ok')}")
     return row
@@ -188,7 +189,8 @@ def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list
         "`/api/v1/predict?model=<name>`; the server is `modelviz app serve` with the three catalog models loaded "
         "(TFLite/XNNPACK, 2 threads). *batching*: defaults (at most 32 images per call, at most 5 ms of waiting for "
         "requests already being read); *no batching*: `MODELVIZ_BATCH_MAX_SIZE=1`, one request = one model call. "
-        "Mean batch = images / model calls during the run, from the app's `/metrics`.",
+        "Mean batch = images / model calls during the run, from the app's `/metrics`. *(keras)* rows: the same "
+        "servers with `MODELVIZ_RUNTIME=keras` (Keras `predict_on_batch` instead of the TFLite copy).",
         "* page: `GET /`, each row the median of the repeated runs; *this app* = the st.App entry with the "
         "in-memory page shell and the app extra's httptools/uvloop (as the image runs it); *h11/asyncio* = the same "
         "with those two made unimportable (uvicorn's fallback); *plain streamlit run* = `streamlit run` of the same "
@@ -287,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", default="1,8,32", help="ab -c levels (1,8,32)")
     p.add_argument("--predict-requests", type=int, default=400, help="ab -n per predict row (400)")
     p.add_argument("--page-requests", type=int, default=3000, help="ab -n per page row (3000)")
+    p.add_argument("--keras-model", default="efficientnet-lite0", help="also this model on Keras ('' for none)")
+    p.add_argument("--keras-requests", type=int, default=64, help="ab -n per Keras row (64)")
     p.add_argument("--repeat", type=int, default=3, help="runs per page row, the median kept (3)")
     p.add_argument("--cache", help="model cache directory (default $MODELVIZ_CACHE or ~/.cache/modelviz)")
     p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "predict_serving.md")
@@ -318,6 +322,22 @@ def main(argv: list[str] | None = None) -> int:
                         url = f"{server.base_url}/api/v1/predict?model={model}"
                         rows.append(measure(server, "predict", target, model, url, args.predict_requests, c, True))
                 log(f"{model} done ({time.monotonic() - started:.0f} s so far)")
+        if args.keras_model:
+            # The same batcher in front of Keras' predict_on_batch, whose fixed cost per call batching amortises.
+            with contextlib.ExitStack() as stack:
+                keras_env = {"MODELVIZ_RUNTIME": "keras"}
+                on = stack.enter_context(app_server("keras batching", config, tmp, keras_env))
+                off = stack.enter_context(
+                    app_server("keras no batching", config, tmp, {**keras_env, "MODELVIZ_BATCH_MAX_SIZE": "1"})
+                )
+                model = args.keras_model
+                for c in levels:
+                    for target, server in (("batching", on), ("no batching", off)):
+                        url = f"{server.base_url}/api/v1/predict?model={model}"
+                        rows.append(
+                            measure(server, "predict", target, f"{model} (keras)", url, args.keras_requests, c, True)
+                        )
+                log(f"keras done ({time.monotonic() - started:.0f} s so far)")
         from streamlit import file_util
 
         index = Path(file_util.get_static_dir()) / "index.html"
@@ -347,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
                     ordered = sorted(runs[target], key=lambda r: r.rps)
                     rows.append(ordered[(len(ordered) - 1) // 2])
             log(f"page done ({time.monotonic() - started:.0f} s so far)")
-    text = render(rows, env, models, levels)
+    shown = [*models, *([f"{args.keras_model} (keras)"] if args.keras_model else [])]
+    text = render(rows, env, shown, levels)
     args.output.write_text(text)
     print(text)
     log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 from modelviz_app.config import ModelSpec
 from modelviz_app.models import LoadedModel, Predictor, load_catalog, load_file_model
 
-__all__ = ["SHARED_MODELS", "ModelRegistry", "load_model"]
+__all__ = ["RUNTIME_ENV", "SHARED_MODELS", "ModelRegistry", "load_model"]
+
+# ``keras`` runs the Keras models themselves (no TFLite copy): for comparisons, and for models LiteRT gets wrong.
+RUNTIME_ENV = "MODELVIZ_RUNTIME"
 
 
 def load_model(spec: ModelSpec, cache: Path) -> tuple[LoadedModel, Predictor]:
@@ -18,7 +22,7 @@ def load_model(spec: ModelSpec, cache: Path) -> tuple[LoadedModel, Predictor]:
     else:
         assert spec.path is not None and spec.labels is not None
         model = load_file_model(spec.name, spec.path, spec.labels, cache)
-    return model, Predictor(model, cache)
+    return model, Predictor(model, cache, use_tflite=os.environ.get(RUNTIME_ENV, "tflite") != "keras")
 
 
 class ModelRegistry:
