@@ -101,20 +101,21 @@ def test_a_slow_batch_leaves_the_event_loop_free() -> None:
         time.sleep(0.6)
         return np.stack(inputs)
 
-    async def main() -> float:
+    async def main() -> int:
         batcher = Batcher("m", slow, BatchSettings())
         batcher.start()
         task = asyncio.create_task(batcher.submit(np.zeros(1)))
-        worst, last = 0.0, time.perf_counter()
-        while not task.done():  # what a health check needs: the loop answering every few ms
+        ticks = 0
+        while not task.done():  # what a health check needs: the loop getting around while the model works
             await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            worst, last = max(worst, now - last), now
+            ticks += started.is_set()
         await batcher.stop()
-        return worst
+        return ticks
 
-    worst = asyncio.run(main())
-    assert started.is_set() and worst < 0.2, worst
+    # A loop blocked by the call would tick once or twice in its 0.6 s; a free one ticks every few ms (counted
+    # loosely: a busy machine may not schedule the process for a while).
+    ticks = asyncio.run(main())
+    assert started.is_set() and ticks >= 10, ticks
 
 
 @pytest.mark.parametrize(
