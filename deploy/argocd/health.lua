@@ -116,6 +116,9 @@ local function benchmark()
   if field(run.runId) ~= nil then
     name = "benchmark " .. field(run.runId)
   end
+  if field(run.scenario) ~= nil then
+    name = name .. " (" .. field(run.scenario) .. ")"
+  end
   if run.phase == "Pending" then
     return name .. " pending"
   end

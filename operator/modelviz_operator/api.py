@@ -428,10 +428,21 @@ class BenchmarkSpec(_Model):
         max_length=63,
         pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
     )
+    scenario: Literal["page", "health", "predict"] = Field(
+        default="page",
+        description=(
+            "What to load: page (GET path, the page shell), health (GET /_stcore/health) or predict (POST a sample "
+            "photo to /api/v1/predict with ab -p: the models' inference throughput and latency)."
+        ),
+    )
     requests: int = Field(default=5000, description="Number of requests (ab -n).", ge=1, le=10_000_000)
     concurrency: int = Field(default=50, description="Concurrent requests (ab -c).", ge=1, le=20_000)
     path: str = Field(
-        default="/", description="HTTP path to request.", min_length=1, max_length=2048, pattern=r"^/[^\s]*$"
+        default="/",
+        description="HTTP path to request (scenario page).",
+        min_length=1,
+        max_length=2048,
+        pattern=r"^/[^\s]*$",
     )
     keep_alive: bool = Field(default=False, description="Use HTTP keep-alive (ab -k).")
     timeout_seconds: int = Field(
@@ -565,6 +576,7 @@ class BenchmarkStatus(_Model):
     model_config = ConfigDict(extra="ignore")
 
     run_id: str = Field(description="The spec.benchmark.runId this run belongs to.")
+    scenario: str | None = Field(default=None, description="What was loaded: page, health or predict.")
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(description="Where the run is.")
     reason: str | None = Field(default=None, description="Why it failed, CamelCase.")
     message: str | None = Field(default=None, description="Summary or error.")

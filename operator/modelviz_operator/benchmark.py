@@ -33,6 +33,7 @@ _FIGURES = {
     "complete": "completeRequests",
     "failed": "failedRequests",
     "non2xx": "non2xxResponses",
+    "scenario": "scenario",
 }
 
 
@@ -155,8 +156,9 @@ def _termination_message(pod: dict[str, Any] | None) -> str:
 
 
 def _summary(result: dict[str, Any]) -> str:
+    scenario = f"{result['scenario']}: " if result.get("scenario") else ""
     return (
-        f"{result.get('rps')} requests/s, p50 {result.get('p50Ms')} ms, p90 {result.get('p90Ms')} ms, "
+        f"{scenario}{result.get('rps')} requests/s, p50 {result.get('p50Ms')} ms, p90 {result.get('p90Ms')} ms, "
         f"p99 {result.get('p99Ms')} ms, {result.get('failedRequests', 0)} failed"
     )
 
@@ -245,6 +247,7 @@ def benchmark_status(
                 emit=emit,
                 finished={
                     "runId": step.run_id,
+                    "scenario": bench.scenario,
                     "phase": "Failed",
                     "reason": failure.reason,
                     "message": failure.message[:1024],
@@ -253,7 +256,13 @@ def benchmark_status(
                 keep=set(),
             )
         # A new run replaces the object whole: no figure of the previous run stays beside the new runId.
-        updates["benchmark"] = {"runId": step.run_id, "phase": "Running", "jobName": name, "startedAt": now_iso()}
+        updates["benchmark"] = {
+            "runId": step.run_id,
+            "scenario": bench.scenario,
+            "phase": "Running",
+            "jobName": name,
+            "startedAt": now_iso(),
+        }
         updates["conditions"] = merge_conditions(
             status["conditions"],
             [condition("BenchmarkPassed", None, "Running", f"benchmark {step.run_id} running", generation)],
@@ -266,6 +275,7 @@ def benchmark_status(
         if result is not None:
             finished = {
                 "runId": current["runId"],
+                **({"scenario": current["scenario"]} if current.get("scenario") else {}),
                 "jobName": name,
                 "startedAt": current.get("startedAt"),
                 "completedAt": now_iso(),

@@ -121,6 +121,7 @@ def build_crd() -> dict[str, Any]:
         ("Ready", "integer", ".status.readyReplicas", "Pods ready to serve", 0),
         ("Status", "string", '.status.conditions[?(@.type=="Ready")].reason', "Why it is (not) ready", 0),
         ("URL", "string", ".status.url", "Where to open the visualizer", 0),
+        ("Scenario", "string", ".status.benchmark.scenario", "What the latest benchmark loaded", 0),
         ("RPS", "number", ".status.benchmark.rps", "Requests/s of the latest benchmark", 0),
         ("P99", "number", ".status.benchmark.p99Ms", "p99 latency (ms) of the latest benchmark", 0),
         ("Bench", "string", ".status.benchmark.phase", "Phase of the latest benchmark", 1),

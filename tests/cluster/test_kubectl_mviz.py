@@ -164,15 +164,15 @@ def test_bench_and_status(
     missing = mviz("bench", "nothing", "-n", namespace)
     assert missing.returncode == 2 and "not found" in missing.stderr, missing.stderr
 
-    # --scenario sets spec.benchmark.scenario; a CRD without the field is refused before anything changes.
+    # --scenario sets spec.benchmark.scenario; one the CRD does not know is refused before anything changes.
     before = kubectl.get("mviz", "cli", namespace)["spec"]["benchmark"]["runId"]
-    scenario = mviz("bench", "cli", "-n", namespace, "--scenario", "upload")
-    if scenario_in_crd(kubectl):
-        assert scenario.returncode == 0, scenario.stderr
-        assert kubectl.get("mviz", "cli", namespace)["spec"]["benchmark"]["scenario"] == "upload"
-    else:
-        assert scenario.returncode == 2 and "no spec.benchmark.scenario" in scenario.stderr, scenario.stderr
-        assert kubectl.get("mviz", "cli", namespace)["spec"]["benchmark"]["runId"] == before
+    unknown = mviz("bench", "cli", "-n", namespace, "--scenario", "upload")
+    assert unknown.returncode == 2 and "scenario" in unknown.stderr, unknown.stderr
+    assert kubectl.get("mviz", "cli", namespace)["spec"]["benchmark"]["runId"] == before
+    assert scenario_in_crd(kubectl)
+    scenario = mviz("bench", "cli", "-n", namespace, "--scenario", "health")
+    assert scenario.returncode == 0, scenario.stderr
+    assert kubectl.get("mviz", "cli", namespace)["spec"]["benchmark"]["scenario"] == "health"
 
 
 def test_open_port_forwards_the_service_to_loopback(
