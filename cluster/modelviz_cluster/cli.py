@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         help="docker archive to import into the real node (repeatable); the operator's and the visualizer's images "
-        "are exported from podman's storage when built there",
+        "are exported from the build engine's storage (modelviz images build)",
     )
     sub.add_parser("down", help="stop every process the state directory started")
     sub.add_parser("env", help="print shell exports (KUBECONFIG, PATH) for the running cluster")
@@ -108,11 +108,9 @@ def _build(extra: tuple[str, ...]) -> int:
 
 
 def _node_images(extra: list[Path]) -> list[Path]:
-    from .images_node import node_images, podman_archives
+    from .images_node import engine_archives, node_images
 
-    archives, missing = podman_archives(list(node_images()), cache_root() / "images" / "node")
+    archives, missing = engine_archives(list(node_images()), cache_root() / "images" / "node")
     if missing:
-        print(
-            f"note: {', '.join(missing)} not in podman's storage (modelviz images build): pods using them cannot start"
-        )
+        print(f"note: {', '.join(missing)} not built (modelviz images build): pods using them cannot start")
     return [*archives, *extra]

@@ -73,13 +73,13 @@ def choose_node(requested: str) -> tuple[str, list[Path]]:
     """The node kind to run on and, for a real node, the image archives to load; says why when it falls back."""
     if requested == "kwok":
         return "kwok", []
-    from .images_node import node_images, podman_archives
+    from .images_node import engine_archives, node_images
     from .node import host_problems
 
     problems = host_problems()
     archives: list[Path] = []
     if not problems:
-        archives, missing = podman_archives(list(node_images()), cache_root() / "images" / "node")
+        archives, missing = engine_archives(list(node_images()), cache_root() / "images" / "node")
         if missing:
             problems.append(f"the images {', '.join(missing)} are not built (modelviz images build)")
     if problems:

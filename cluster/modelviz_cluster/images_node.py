@@ -15,20 +15,19 @@ import shutil
 import subprocess
 import tarfile
 import time
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["archive_refs", "ensure_pause_image", "load_images", "node_images", "pause_ref", "podman_archives"]
+__all__ = ["archive_refs", "engine_archives", "ensure_pause_image", "load_images", "node_images", "pause_ref"]
 
 Ctr = Callable[..., subprocess.CompletedProcess[str]]
-_REPO = Path(__file__).resolve().parents[2]
 
 
 def node_images() -> tuple[str, ...]:
     """What the operator's pods run by default: the bench Job's image and the CRD's default visualizer image."""
-    version = tomllib.loads((_REPO / "pyproject.toml").read_text())["project"]["version"]
-    return (f"ghcr.io/modelviz/operator:{version}", f"ghcr.io/modelviz/visualizer:{version}")
+    from .images import image_ref
+
+    return (image_ref("operator"), image_ref("visualizer"))
 
 
 _RECORD = "modelviz-imported.json"
@@ -126,36 +125,34 @@ def load_images(ctr: Ctr, root: Path, archives: list[Path], say: Callable[[str],
     return refs
 
 
-def podman_archives(refs: list[str], target: Path, say: Callable[[str], None] = print) -> tuple[list[Path], list[str]]:
-    """Docker archives of the given images from podman's storage (kept by image id), and the refs podman lacks."""
-    podman = shutil.which("podman")
-    if not podman:
+def engine_archives(refs: list[str], target: Path, say: Callable[[str], None] = print) -> tuple[list[Path], list[str]]:
+    """Docker archives of the given images from the build engine's storage (``modelviz images build`` puts them
+    there), written once per image id; and the refs the engine lacks."""
+    from .images import EngineError, find_engine
+
+    try:
+        engine = find_engine()
+    except EngineError:
         return [], list(refs)
     target.mkdir(parents=True, exist_ok=True)
     archives: list[Path] = []
     missing: list[str] = []
     for ref in refs:
-        inspect = subprocess.run(
-            [podman, "image", "inspect", "--format", "{{.Id}}", ref], capture_output=True, text=True
-        )
-        if inspect.returncode != 0:
+        image_id = (engine.image_id(ref) or "").removeprefix("sha256:")[:12]
+        if not image_id:
             missing.append(ref)
             continue
-        image_id = inspect.stdout.strip()[:12]
         stem = ref.rsplit("/", 1)[-1].replace(":", "-")
         archive = target / f"{stem}-{image_id}.tar"
         if not archive.exists():
             for old in target.glob(f"{stem}-*.tar"):
                 old.unlink()
             started = time.monotonic()
-            say(f"[node] exporting {ref} from podman ({image_id})")
+            say(f"[node] exporting {ref} ({image_id}) from {engine.name}")
             partial = archive.with_suffix(".partial")
-            subprocess.run(
-                [podman, "save", "--format", "docker-archive", "-o", str(partial), ref], check=True, capture_output=True
-            )
+            engine.save(ref, partial)
             partial.replace(archive)
-            say(
-                f"[node] exported {ref} in {time.monotonic() - started:.0f}s ({archive.stat().st_size / 2**20:.0f} MiB)"
-            )
+            size = archive.stat().st_size / 2**20
+            say(f"[node] exported {ref} in {time.monotonic() - started:.0f}s ({size:.0f} MiB)")
         archives.append(archive)
     return archives, missing

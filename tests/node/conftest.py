@@ -25,12 +25,12 @@ SKIP_ENV = "MODELVIZ_SKIP_REAL_NODE"
 
 
 def node_image_archives(cache: Path) -> list[Path]:
-    from modelviz_cluster.images_node import node_images, podman_archives
+    from modelviz_cluster.images_node import engine_archives, node_images
 
-    archives, missing = podman_archives(list(node_images()), cache)
+    archives, missing = engine_archives(list(node_images()), cache)
     if missing:
         pytest.fail(
-            f"images {', '.join(missing)} are not in podman's storage: ./scripts/setup builds them "
+            f"images {', '.join(missing)} are not built: ./scripts/setup builds them "
             f"(modelviz images build); {SKIP_ENV}=1 skips the real-node tests"
         )
     return archives
