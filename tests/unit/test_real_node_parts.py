@@ -23,8 +23,8 @@ def test_pause_image_is_catatonit_in_a_single_layer_docker_archive(tmp_path: Pat
     with tarfile.open(archive) as tar:
         (entry,) = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
         config = json.loads(tar.extractfile(entry["Config"]).read())  # type: ignore[union-attr]
-        layer = tarfile.open(fileobj=tar.extractfile(entry["Layers"][0]))
-        (pause,) = layer.getmembers()
+        with tarfile.open(fileobj=tar.extractfile(entry["Layers"][0])) as layer:
+            (pause,) = layer.getmembers()
     assert config["config"]["Entrypoint"] == ["/pause", "-P"]
     assert pause.name == "pause" and pause.mode == 0o755
     assert pause.size == Path(images_node.shutil.which("catatonit") or "").stat().st_size
@@ -40,7 +40,7 @@ def test_go_builds_report_packages_compiled_and_elapsed_time(
         "#!/bin/sh\n"
         'case "$1" in\n'
         "  list) printf 'fmt\\nexample.com/a\\nexample.com/cmd\\n' ;;\n"
-        '  build) echo example.com/a >&2; sleep 0.3; echo example.com/cmd >&2;\n'
+        "  build) echo example.com/a >&2; sleep 0.3; echo example.com/cmd >&2;\n"
         '         while [ "$1" != "-o" ]; do shift; done; touch "$2" ;;\n'
         "esac\n"
     )
