@@ -60,3 +60,18 @@ def test_host_problems_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PATH", "/nonexistent")
     problems = " ".join(host_problems())
     assert "iptables is not installed" in problems and "conntrack" in problems and "catatonit" in problems
+
+
+def test_demo_falls_back_to_kwok_saying_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelviz_cluster import demo, node
+    from modelviz_cluster.cluster import ClusterError
+
+    monkeypatch.setattr(node, "host_problems", lambda: ["not root (containerd, kubelet and the CNI bridge need root)"])
+    assert demo.choose_node("auto") == ("kwok", [])
+    out = capsys.readouterr().out
+    assert "FALLING BACK TO KWOK" in out and "not root" in out
+    with pytest.raises(ClusterError, match="a real node cannot run here: not root"):
+        demo.choose_node("real")
+    assert demo.choose_node("kwok") == ("kwok", [])
