@@ -20,7 +20,8 @@ from tests.kube_helpers import REPO, Kubectl, condition, visualizer, wait_for
 
 from .conftest import PortForward, restricted_namespace
 
-pytestmark = [pytest.mark.realnode, pytest.mark.slow]
+# The first test also waits for the node to come up (images imported) and for demo.yaml to load its models.
+pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 DEMO = REPO / "examples" / "demo.yaml"
 NAMES = ("imagenet", "fashion")
