@@ -41,7 +41,7 @@ def _spawn(cluster: Cluster, name: str, argv: list[str], env: dict[str, str]) ->
     log = (cluster.logs / f"{name}.log").open("ab")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
-    (cluster.pids / f"{name}.pid").write_text(f"{proc.pid} python")
+    (cluster.pids / f"{name}.pid").write_text(f"{proc.pid} {Path(argv[0]).name}")
     return proc.pid
 
 
@@ -221,7 +221,6 @@ def run_real(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -
     _wait("the in-cluster benchmarks", lambda: _settled(cluster, namespace, len(docs)), timeout,
           cluster.logs / "operator.log")  # fmt: skip
     print(f"[demo] benchmarked inside the cluster {time.monotonic() - started:.0f}s after apply")
-    print(cluster.kubectl("get", "mviz", "-n", namespace, "-o", "wide").stdout)
     binary = cluster.info()["binaries"]["kubectl"]
     urls: dict[str, str] = {}
     for index, doc in enumerate(docs):
@@ -241,6 +240,7 @@ def run_real(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -
         _wait(f"the port-forward to {name}", lambda u=urls[name]: _http_ok(u + "_stcore/health"), 60,
               cluster.logs / f"{key}.log")  # fmt: skip
     if os.environ.get("MODELVIZ_DEMO_COMPARE", "1") == "1":
+        # For comparison only: every forwarded connection is a new stream through the API server and the kubelet.
         print("[demo] the same ab run from the host through the port-forward (API server -> kubelet -> pod):")
         print(f"  {'visualizer':<12} {'where':<27} {'rps':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'failed':>6}")
         for doc in docs:
@@ -250,6 +250,8 @@ def run_real(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -
             host = _host_ab(urls[name], int(spec.get("requests", 5000)), int(spec.get("concurrency", 50)))
             print(_row(name, "in-cluster Job -> Service", bench))
             print(_row(name, "host -> port-forward", host))
+    print("[demo] measured inside the cluster by the benchmark Jobs (real pods of the operator image):")
+    print(cluster.kubectl("get", "mviz", "-n", namespace, "-o", "wide").stdout)
     for name, url in urls.items():
         print(f"[demo] {name}: open {url}  (kubectl port-forward svc/{name}: a real pod answers)")
     print(f"[demo] export KUBECONFIG={cluster.kubeconfig}   # then: kubectl get pods -o wide; kubectl logs ...")
