@@ -144,6 +144,11 @@ class Cluster:
     def start(self, timeout: float = 120.0) -> None:
         if any(self.running().values()):
             raise ClusterError(f"a cluster already runs from {self.state_dir}; stop it first")
+        if self.node == "real":
+            try:
+                self._real_node().preflight()
+            except NodeError as exc:
+                raise ClusterError(str(exc)) from exc
         real = (*(b for b in BINARIES if b != "kwok"), *NODE_BINARIES)
         binaries = ensure_binaries(real if self.node == "real" else BINARIES)
         for directory in (self.logs, self.pids):

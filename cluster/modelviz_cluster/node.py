@@ -249,9 +249,6 @@ class RealNode:
     # -- start -----------------------------------------------------------------------------------------------------
 
     def start(self, binaries: dict[str, Path], pki: Pki, server: str, images: list[Path] | None = None) -> None:
-        problems = host_problems()
-        if problems:
-            raise NodeError("a real node cannot run here: " + "; ".join(problems))
         self._claim()
         self._binaries = {k: str(v) for k, v in binaries.items()}
         for sub in ("cni", "kubelet", "pod-logs", "ipam", "netns", "containerd-state"):
@@ -278,17 +275,13 @@ class RealNode:
         self._kube_proxy(binaries, proxy_kubeconfig)
 
     def _claim(self) -> None:
+        self.preflight()
         if REGISTRY.exists():
             try:
                 owner = json.loads(REGISTRY.read_text())
             except ValueError:
                 owner = {}
             other = Path(owner.get("stateDir", "/nonexistent"))
-            if other != self.state_dir and _node_alive(other):
-                raise NodeError(
-                    f"a real node already runs from {other} (one per host: the bridge {BRIDGE}, the subnet {POD_CIDR} "
-                    f"and the iptables chains are host-wide); stop it with: modelviz cluster --state-dir {other} down"
-                )
             if other != self.state_dir:
                 # Left by a node that died without stop(): take back what it changed before starting.
                 self.say(f"[node] cleaning up after the node of {other}, which is gone")
@@ -554,8 +547,38 @@ state = "{self.containerd_state}"
                 return
             time.sleep(0.5)
 
+    def other_owner(self) -> Path | None:
+        """The state directory of another real node that runs on this host now, if any."""
+        try:
+            owner = Path(json.loads(REGISTRY.read_text()).get("stateDir", ""))
+        except (OSError, ValueError):
+            return None
+        return owner if owner != self.state_dir and _node_alive(owner) else None
+
+    def preflight(self) -> None:
+        """Refuse before anything starts when the host cannot run the node or another node holds it."""
+        problems = host_problems()
+        if problems:
+            raise NodeError("a real node cannot run here: " + "; ".join(problems))
+        other = self.other_owner()
+        if other is not None:
+            raise NodeError(
+                f"a real node already runs from {other} (one per host: the bridge {BRIDGE}, the subnet {POD_CIDR} "
+                f"and the iptables chains are host-wide); stop it with: modelviz cluster --state-dir {other} down"
+            )
+
     def teardown(self) -> list[str]:
-        """Stop the node's processes and take back every host change; returns what was stopped."""
+        """Stop the node's processes and take back every host change; returns what was stopped.
+
+        The host-wide changes (bridge, chains, cgroups) are left alone while another state directory's node runs.
+        """
+        if self.other_owner() is not None:
+            stopped = []
+            for name in NODE_PROCESSES:
+                if self.pid_of(name):
+                    self.terminate(name)
+                    stopped.append(name)
+            return stopped
         binaries: dict[str, str] = {}
         info = self.state_dir / "cluster.json"
         if info.exists():

@@ -234,6 +234,21 @@ def test_a_real_crash_loop_is_reported_then_recovers(kubectl: Kubectl, namespace
     wait_for(recovered, timeout=600, interval=2, what="Ready again after the fix", explain=explain)
 
 
+def test_a_second_real_node_is_refused_and_the_first_keeps_running(
+    cluster: Any, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    from modelviz_cluster.cluster import Cluster, ClusterError
+    from modelviz_cluster.node import NODE_NAME, host_footprint
+
+    paths = cluster._real_node().paths()
+    before = host_footprint(paths)
+    with pytest.raises(ClusterError, match=f"a real node already runs from {cluster.state_dir}"):
+        Cluster(state_dir=tmp_path / "second", node="real").start()
+    assert not (tmp_path / "second").exists()
+    assert host_footprint(paths).iptables == before.iptables
+    assert (condition(kubectl.get("node", NODE_NAME, "default"), "Ready") or {}).get("status") == "True"
+
+
 def test_cluster_down_leaves_nothing_on_the_host(cluster: Any, kubectl: Kubectl) -> None:
     from modelviz_cluster.node import host_footprint
 
