@@ -14,6 +14,8 @@ Go builds print progress (packages compiled out of the total, elapsed time) sinc
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -21,7 +23,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -42,6 +44,7 @@ __all__ = [
     "BinaryError",
     "BuildReport",
     "build_binaries",
+    "build_lock",
     "cache_dir",
     "ensure_binaries",
     "find_binaries",
@@ -391,11 +394,33 @@ def ensure_binaries(names: Iterable[str] = BINARIES, log: Path | None = None) ->
     """Every named binary, building what is missing (the build is cached by version)."""
     wanted = list(names)
     found, missing = find_binaries(wanted)
-    if missing:
-        if os.environ.get("MODELVIZ_NO_BUILD"):
-            raise BinaryError(f"missing binaries {missing} and MODELVIZ_NO_BUILD is set")
-        build_binaries(missing, log)
+    if not missing:
+        return found
+    if os.environ.get("MODELVIZ_NO_BUILD"):
+        raise BinaryError(f"missing binaries {missing} and MODELVIZ_NO_BUILD is set")
+    return _build_locked(wanted, log)
+
+
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    """Held while building: sessions that find the same binaries missing at once would otherwise each run the same
+    multi-minute Go build into the same directory; the later ones wait, then find the binaries built."""
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with (cache_root() / "go-build.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(f"waiting for another build of the cluster's binaries ({cache_root() / 'go-build.lock'})")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build_locked(wanted: list[str], log: Path | None) -> dict[str, Path]:
+    with build_lock():
         found, missing = find_binaries(wanted)
         if missing:
-            raise BinaryError(f"built, but still missing or of the wrong version: {missing}")
+            build_binaries(missing, log)
+            found, missing = find_binaries(wanted)
+            if missing:
+                raise BinaryError(f"built, but still missing or of the wrong version: {missing}")
     return found

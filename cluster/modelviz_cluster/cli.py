@@ -7,7 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from .binaries import BINARIES, NODE_BINARIES, BinaryError, build_binaries, cache_root, ensure_binaries, find_binaries
+from .binaries import (
+    BINARIES,
+    NODE_BINARIES,
+    BinaryError,
+    build_binaries,
+    build_lock,
+    cache_root,
+    ensure_binaries,
+    find_binaries,
+)
 from .cluster import Cluster, ClusterError, default_state_dir
 from .node import NodeError
 
@@ -92,10 +101,15 @@ def _build(extra: tuple[str, ...]) -> int:
     _, missing = find_binaries(names)
     steps: tuple[tuple[str, float], ...] = ()
     if missing:
-        print(f"building {', '.join(missing)} from Go modules (cold: ~15 minutes on 2 cores; cached by version)")
-        report = build_binaries(missing)
-        steps = report.steps
-        print(f"built in {report.seconds:.0f}s, {report.disk_bytes / 2**20:.0f} MiB of binaries")
+        with build_lock():
+            missing = find_binaries(names)[1]  # another session may have built them meanwhile
+            if missing:
+                print(
+                    f"building {', '.join(missing)} from Go modules (cold: ~15 minutes on 2 cores; cached by version)"
+                )
+                report = build_binaries(missing)
+                steps = report.steps
+                print(f"built in {report.seconds:.0f}s, {report.disk_bytes / 2**20:.0f} MiB of binaries")
     found = ensure_binaries(names)
     print("binaries:")
     for name, path in found.items():

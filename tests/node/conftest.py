@@ -24,9 +24,20 @@ from tests.kube_helpers import REPO, Kubectl, wait_for
 SKIP_ENV = "MODELVIZ_SKIP_REAL_NODE"
 
 
+ARCHIVES_ENV = "MODELVIZ_NODE_IMAGE_ARCHIVES"
+
+
 def node_image_archives(cache: Path) -> list[Path]:
+    """The images' docker archives: from the build engine's storage, or the ones ``MODELVIZ_NODE_IMAGE_ARCHIVES``
+    lists (colon-separated, e.g. from ``modelviz images build --export DIR``)."""
     from modelviz_cluster.images_node import engine_archives, node_images
 
+    listed = [Path(p) for p in os.environ.get(ARCHIVES_ENV, "").split(":") if p]
+    if listed:
+        absent = [str(p) for p in listed if not p.is_file()]
+        if absent:
+            pytest.fail(f"{ARCHIVES_ENV} lists missing files: {', '.join(absent)}")
+        return listed
     archives, missing = engine_archives(list(node_images()), cache)
     if missing:
         pytest.fail(
