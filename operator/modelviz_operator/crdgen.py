@@ -62,12 +62,18 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             return _structural({**variants[0], **rest}, defs)
         if sorted(v.get("type", "") for v in variants) == ["integer", "string"]:
             either = {k: v for k, v in rest.items() if k in _KEEP and k != "default"}
+            for variant in variants:  # a length bound on the string form applies to the string only
+                either.update({k: v for k, v in variant.items() if k in ("maxLength", "pattern")})
             either["x-kubernetes-int-or-string"] = True
             return either
         raise ValueError(f"cannot express anyOf {variants} structurally")
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _KEEP or key.startswith("x-kubernetes-"):
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema 2020-12 (pydantic) gives the bound itself; OpenAPI v3.0 (the CRD) a flag on the bound.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+        elif key in _KEEP or key.startswith("x-kubernetes-"):
             out[key] = value
         elif key == "const":
             out["enum"] = [value]

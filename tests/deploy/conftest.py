@@ -15,7 +15,7 @@ import pytest
 from tests.deploy_helpers import Render, render_with
 from tests.kube_helpers import Kubectl
 
-RUN_FIRST = {"test_rbac.py"}
+RUN_FIRST = {"test_rbac.py", "test_rbac_failures.py"}
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -73,6 +73,7 @@ OPTIONAL_CHILDREN = (("autoscaling/v2", "HorizontalPodAutoscaler"), ("policy/v1"
 DYNAMIC_CALLS: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {
     ("reconcile", "_reconcile_locked", "get"): CHILD_KINDS,  # before apply, to tell created from updated
     ("reconcile", "_reconcile_locked", "apply"): CHILD_KINDS,
+    ("reconcile", "_get_quietly", "get"): CHILD_KINDS,  # a refused child: what is still there
     ("reconcile", "_reconcile_locked", "delete_owned"): OPTIONAL_CHILDREN,  # children.absent
     ("benchmark", "benchmark_status", "apply"): (("batch/v1", "Job"),),  # build_benchmark_job
 }
