@@ -1,5 +1,6 @@
 """A small but real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, kwok (fake nodes) and the local Job-pod executor, each a process of its own.
+kube-scheduler, and its node(s), each a process of its own: either kwok (fake nodes) with the local Job-pod executor
+(``node="kwok"``), or one real node (``node="real"``: containerd, kubelet, kube-proxy, CNI, CoreDNS; see ``node.py``).
 
 Everything lives in a state directory: certificates, kubeconfigs, etcd data, logs and pid files. ``stop`` ends every
 process it started by pid (checking that the pid still runs the same program), so nothing is left behind.
@@ -24,15 +25,18 @@ from typing import Any
 
 import yaml
 
-from .binaries import ensure_binaries
+from .binaries import BINARIES, NODE_BINARIES, ensure_binaries
+from .node import NODE_PROCESSES, NodeError, RealNode
 from .pki import Pki, make_pki
 
-__all__ = ["LOCAL_EXECUTOR_LABEL", "Cluster", "ClusterError", "default_state_dir"]
+__all__ = ["LOCAL_EXECUTOR_LABEL", "NODE_KINDS", "Cluster", "ClusterError", "default_state_dir", "kubeconfig_for"]
 
 # Pods with this label are run by the local executor instead of being faked by kwok.
 LOCAL_EXECUTOR_LABEL = ("app.kubernetes.io/component", "benchmark")
 SERVICE_CIDR = "10.0.0.0/24"
-_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "executor")
+_CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+_KWOK = ("kwok", "executor")
+NODE_KINDS = ("kwok", "real")
 
 
 class ClusterError(RuntimeError):
@@ -54,7 +58,7 @@ def free_port() -> int:
         return port
 
 
-def _kubeconfig(server: str, pki: Pki, cert: Path, key: Path, user: str) -> dict[str, Any]:
+def kubeconfig_for(server: str, pki: Pki, cert: Path, key: Path, user: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -71,8 +75,13 @@ class Cluster:
 
     state_dir: Path = field(default_factory=default_state_dir)
     nodes: int = 2
+    node: str = "kwok"
+    # Image archives (docker-archive tarballs) the real node imports into containerd.
+    images: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.node not in NODE_KINDS:
+            raise ClusterError(f"node must be one of {', '.join(NODE_KINDS)}, not {self.node!r}")
         self.state_dir = Path(self.state_dir).resolve()
         self.logs = self.state_dir / "logs"
         self.pids = self.state_dir / "pids"
@@ -94,8 +103,15 @@ class Cluster:
             return None
         return pid if _alive(pid, path.read_text().split(maxsplit=1)[1:]) else None
 
+    def node_kind(self) -> str:
+        """The kind of node of the cluster in the state directory (the one asked for if none runs yet)."""
+        return str(self.info().get("node", self.node))
+
+    def _order(self) -> tuple[str, ...]:
+        return _CONTROL_PLANE + (NODE_PROCESSES if self.node_kind() == "real" else _KWOK)
+
     def running(self) -> dict[str, int | None]:
-        return {name: self._pid(name) for name in _ORDER}
+        return {name: self._pid(name) for name in self._order()}
 
     def running_extra(self, name: str) -> int | None:
         """A process started beside the cluster (the demo's operator and visualizers), if it still runs."""
@@ -116,7 +132,7 @@ class Cluster:
 
     def log_tails(self, lines: int = 40) -> str:
         out = []
-        for name in _ORDER:
+        for name in self._order():
             path = self.logs / f"{name}.log"
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
@@ -128,28 +144,40 @@ class Cluster:
     def start(self, timeout: float = 120.0) -> None:
         if any(self.running().values()):
             raise ClusterError(f"a cluster already runs from {self.state_dir}; stop it first")
-        binaries = ensure_binaries()
+        if self.node == "real":
+            try:
+                self._real_node().preflight()
+            except NodeError as exc:
+                raise ClusterError(str(exc)) from exc
+        real = (*(b for b in BINARIES if b != "kwok"), *NODE_BINARIES)
+        binaries = ensure_binaries(real if self.node == "real" else BINARIES)
         for directory in (self.logs, self.pids):
             directory.mkdir(parents=True, exist_ok=True)
         pki = make_pki(self.state_dir / "pki")
         ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kwok")}
         server = f"https://127.0.0.1:{ports['apiserver']}"
-        self.kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, pki, pki.admin_cert, pki.admin_key, "admin")))
+        self.kubeconfig.write_text(yaml.safe_dump(kubeconfig_for(server, pki, pki.admin_cert, pki.admin_key, "admin")))
         kcm_config = self.state_dir / "controller-manager.kubeconfig"
         kcm_config.write_text(
             yaml.safe_dump(
-                _kubeconfig(
+                kubeconfig_for(
                     server, pki, pki.controller_manager_cert, pki.controller_manager_key, "kube-controller-manager"
                 )
             )
         )
         sched_config = self.state_dir / "scheduler.kubeconfig"
         sched_config.write_text(
-            yaml.safe_dump(_kubeconfig(server, pki, pki.scheduler_cert, pki.scheduler_key, "kube-scheduler"))
+            yaml.safe_dump(kubeconfig_for(server, pki, pki.scheduler_cert, pki.scheduler_key, "kube-scheduler"))
         )
         self.info_file.write_text(
             json.dumps(
-                {"server": server, "ports": ports, "binaries": {k: str(v) for k, v in binaries.items()}}, indent=2
+                {
+                    "server": server,
+                    "ports": ports,
+                    "node": self.node,
+                    "binaries": {k: str(v) for k, v in binaries.items()},
+                },
+                indent=2,
             )
         )
         etcd_url = f"http://127.0.0.1:{ports['etcd']}"
@@ -187,13 +215,18 @@ class Cluster:
                     f"--service-account-signing-key-file={pki.sa_key}",
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                     f"--service-cluster-ip-range={SERVICE_CIDR}",
-                    "--authorization-mode=RBAC",
+                    # Node: what a kubelet may read and write (its pods' secrets, its node and lease).
+                    "--authorization-mode=Node,RBAC",
+                    f"--kubelet-client-certificate={pki.kubelet_client_cert}",
+                    f"--kubelet-client-key={pki.kubelet_client_key}",
+                    f"--kubelet-certificate-authority={pki.ca_cert}",
+                    # A real node registers its address, not a resolvable name; fake nodes' names do not resolve
+                    # either (port-forward and logs reach kwok's server by address).
+                    "--kubelet-preferred-address-types=InternalIP,Hostname",
                     "--allow-privileged=true",
                     "--enable-priority-and-fairness=false",
                     # Loopback is not a valid endpoint for the "kubernetes" Service; nothing in-cluster needs it.
                     "--endpoint-reconciler-type=none",
-                    # Fake nodes' host names do not resolve: port-forward and logs reach kwok's server by address.
-                    "--kubelet-preferred-address-types=InternalIP",
                     "--profiling=false",
                     "--v=1",
                 ],
@@ -234,68 +267,101 @@ class Cluster:
                     "--v=1",
                 ],
             )
-            # kwok manages only nodes whose lease it holds: a lease left by an earlier run would stall it until expiry.
-            self.kubectl("delete", "leases", "--all", "-n", "kube-node-lease", "--ignore-not-found", check=False)
-            # kubectl port-forward to a fake node's pod goes to kwok's server, which forwards as a PortForward in
-            # the pod's namespace says (tests point them at local servers); kwok watches them once the CRD exists.
-            crd = resources.files("modelviz_cluster").joinpath("kwok-portforward-crd.yaml").read_text()
-            self.kubectl("apply", "--server-side", "-f", "-", input_text=crd)
-            self.kubectl("wait", "--for=condition=Established", "crd/portforwards.kwok.x-k8s.io", "--timeout=60s")
-            kwok_config = self.state_dir / "kwok.yaml"
-            stages = resources.files("modelviz_cluster").joinpath("kwok.yaml").read_text()
-            kwok_config.write_text(
-                stages.replace("LOCAL_EXECUTOR_KEY", LOCAL_EXECUTOR_LABEL[0]).replace(
-                    "LOCAL_EXECUTOR_VALUE", LOCAL_EXECUTOR_LABEL[1]
-                )
-            )
-            self._spawn(
-                "kwok",
-                [
-                    str(binaries["kwok"]),
-                    f"--kubeconfig={self.kubeconfig}",
-                    f"--config={kwok_config}",
-                    f"--server-address=127.0.0.1:{ports['kwok']}",
-                    f"--node-port={ports['kwok']}",  # the nodes' kubelet endpoint: kwok's server
-                    "--enable-crds=PortForward",
-                ],
-            )
-            self._spawn(
-                "executor",
-                [
-                    sys.executable,
-                    "-m",
-                    "modelviz_cluster.executor",
-                    f"--kubeconfig={self.kubeconfig}",
-                    f"--selector={LOCAL_EXECUTOR_LABEL[0]}={LOCAL_EXECUTOR_LABEL[1]}",
-                    f"--work-dir={self.state_dir / 'executor'}",
-                ],
-            )
-            self._create_nodes()
-            self._wait_nodes_ready(timeout)
+            if self.node == "real":
+                self._real_node().start(binaries, pki, server, self.images)
+            else:
+                self._start_kwok(binaries, ports, timeout)
             self._wait_default_service_account(timeout)
         except BaseException:
             sys.stderr.write(self.log_tails())
             self.stop()
             raise
 
+    def _real_node(self) -> RealNode:
+        return RealNode(
+            self.state_dir,
+            self._spawn,
+            self._pid,
+            self._terminate_named,
+            self.kubectl,
+            lambda text: print(text, flush=True),
+        )
+
+    def _terminate_named(self, name: str, timeout: float = 20.0) -> None:
+        pid = self._pid(name)
+        if pid is not None:
+            _terminate(pid, timeout)
+        (self.pids / f"{name}.pid").unlink(missing_ok=True)
+
+    def _start_kwok(self, binaries: dict[str, Path], ports: dict[str, int], timeout: float) -> None:
+        # kwok manages only nodes whose lease it holds: a lease left by an earlier run would stall it until expiry.
+        self.kubectl("delete", "leases", "--all", "-n", "kube-node-lease", "--ignore-not-found", check=False)
+        # kubectl port-forward to a fake node's pod goes to kwok's server, which forwards as a PortForward in the
+        # pod's namespace says (tests point them at local servers); kwok watches them once the CRD exists.
+        crd = resources.files("modelviz_cluster").joinpath("kwok-portforward-crd.yaml").read_text()
+        self.kubectl("apply", "--server-side", "-f", "-", input_text=crd)
+        self.kubectl("wait", "--for=condition=Established", "crd/portforwards.kwok.x-k8s.io", "--timeout=60s")
+        kwok_config = self.state_dir / "kwok.yaml"
+        stages = resources.files("modelviz_cluster").joinpath("kwok.yaml").read_text()
+        kwok_config.write_text(
+            stages.replace("LOCAL_EXECUTOR_KEY", LOCAL_EXECUTOR_LABEL[0]).replace(
+                "LOCAL_EXECUTOR_VALUE", LOCAL_EXECUTOR_LABEL[1]
+            )
+        )
+        self._spawn(
+            "kwok",
+            [
+                str(binaries["kwok"]),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={kwok_config}",
+                f"--server-address=127.0.0.1:{ports['kwok']}",
+                f"--node-port={ports['kwok']}",  # the nodes' kubelet endpoint: kwok's server
+                "--enable-crds=PortForward",
+            ],
+        )
+        self._spawn(
+            "executor",
+            [
+                sys.executable,
+                "-m",
+                "modelviz_cluster.executor",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--selector={LOCAL_EXECUTOR_LABEL[0]}={LOCAL_EXECUTOR_LABEL[1]}",
+                f"--work-dir={self.state_dir / 'executor'}",
+            ],
+        )
+        self._create_nodes()
+        self._wait_nodes_ready(timeout)
+
     def stop(self, timeout: float = 20.0) -> list[str]:
         """Stop every process this state directory started, newest first; returns their names."""
         stopped = []
-        # Processes started beside the cluster (operator, visualizers) go first, then the cluster, newest first.
-        extras = sorted(p.stem for p in self.pids.glob("*.pid") if p.stem not in _ORDER) if self.pids.exists() else []
-        for name in [*extras, *reversed(_ORDER)]:
-            pid = self._pid(name)
-            if pid is not None:
-                _terminate(pid, timeout)
+        order = self._order()
+        # Processes started beside the cluster (operator, visualizers) go first, then the controllers (so that no
+        # pod is recreated), then the node (a real one drains and takes back its host changes), then the API.
+        extras = sorted(p.stem for p in self.pids.glob("*.pid") if p.stem not in order) if self.pids.exists() else []
+        for name in [*extras, "kube-controller-manager", "kube-scheduler"]:
+            if self._pid(name) is not None:
+                self._terminate_named(name, timeout)
+                stopped.append(name)
+            (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        if self.node_kind() == "real":
+            try:
+                stopped += self._real_node().teardown()
+            except NodeError as exc:
+                sys.stderr.write(f"real node: {exc}\n")
+        for name in reversed(order):
+            if self._pid(name) is not None:
+                self._terminate_named(name, timeout)
                 stopped.append(name)
             (self.pids / f"{name}.pid").unlink(missing_ok=True)
         return stopped
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
         log = (self.logs / f"{name}.log").open("ab")
-        env = dict(os.environ)
+        env = dict(os.environ, **(extra_env or {}))
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
         )

@@ -1,9 +1,17 @@
 """``modelviz demo``: everything on this machine, end to end.
 
-1. the local control plane (``modelviz cluster up``), 2. the CRD and the operator, 3. ``examples/demo.yaml``
-applied, 4. each visualizer served on 127.0.0.1 from the configuration the operator wrote into its ConfigMap (the
-pods themselves are kwok's fakes), 5. the benchmark Jobs run by the local executor against those servers, 6. the
-result shown with ``kubectl get mviz -o wide``. Everything keeps running; ``modelviz demo --down`` stops it all.
+On a real node (the default when this machine can run one: root, the node's packages, the images built):
+1. the local control plane with a real node (``modelviz cluster up --node real``), the images loaded into containerd,
+2. the CRD and the operator, 3. ``examples/demo.yaml`` applied: the visualizers run as real pods of the visualizer
+image, 4. the benchmark Jobs run as real pods of the operator image, calling each Service by its cluster DNS name,
+5. ``kubectl get mviz -o wide`` with the in-cluster figures, and each Service forwarded to 127.0.0.1
+(``kubectl port-forward``) to open in a browser.
+
+On kwok (``--node kwok``, or when a real node cannot run here, which the demo says): the pods are kwok's fakes, so
+each visualizer is served on 127.0.0.1 from the configuration the operator wrote into its ConfigMap and the benchmark
+Jobs are run by the local executor against those servers.
+
+Everything keeps running; ``modelviz demo --down`` stops it all.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from .binaries import cache_root
 from .cluster import Cluster, ClusterError, default_state_dir
 
 __all__ = ["main"]
@@ -32,7 +41,7 @@ def _spawn(cluster: Cluster, name: str, argv: list[str], env: dict[str, str]) ->
     log = (cluster.logs / f"{name}.log").open("ab")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
-    (cluster.pids / f"{name}.pid").write_text(f"{proc.pid} python")
+    (cluster.pids / f"{name}.pid").write_text(f"{proc.pid} {Path(argv[0]).name}")
     return proc.pid
 
 
@@ -60,13 +69,43 @@ def _get(cluster: Cluster, *args: str) -> Any:
     return json.loads(result.stdout) if result.returncode == 0 else None
 
 
-def run(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -> int:
+def choose_node(requested: str) -> tuple[str, list[Path]]:
+    """The node kind to run on and, for a real node, the image archives to load; says why when it falls back."""
+    if requested == "kwok":
+        return "kwok", []
+    from .images_node import engine_archives, node_images
+    from .node import host_problems
+
+    problems = host_problems()
+    archives: list[Path] = []
+    if not problems:
+        archives, missing = engine_archives(list(node_images()), cache_root() / "images" / "node")
+        if missing:
+            problems.append(f"the images {', '.join(missing)} are not built (modelviz images build)")
+    if problems:
+        why = "; ".join(problems)
+        if requested == "real":
+            raise ClusterError(f"a real node cannot run here: {why}")
+        print(f"[demo] FALLING BACK TO KWOK (fake nodes, the local Job executor): a real node cannot run here: {why}")
+        return "kwok", []
+    return "real", archives
+
+
+def _start(cluster: Cluster) -> None:
+    if cluster.running().get("kube-apiserver") and cluster.node_kind() != cluster.node:
+        print(f"[demo] stopping the running demo cluster ({cluster.node_kind()} node)")
+        cluster.stop()
     if not cluster.running().get("kube-apiserver"):
         # A fresh demo every time: runIds that ran in an earlier demo would not run again.
         shutil.rmtree(cluster.state_dir, ignore_errors=True)
         started = time.monotonic()
         cluster.start()
-        print(f"[demo] local control plane up in {time.monotonic() - started:.1f}s ({cluster.state_dir})")
+        print(
+            f"[demo] local cluster ({cluster.node} node) up in {time.monotonic() - started:.1f}s ({cluster.state_dir})"
+        )
+
+
+def _start_operator(cluster: Cluster) -> dict[str, str]:
     env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
     cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "modelvisualizers.modelviz.io.yaml"))
     cluster.kubectl("wait", "--for=condition=Established", "crd/modelvisualizers.modelviz.io", "--timeout=60s")
@@ -79,6 +118,36 @@ def run(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -> int
         )
         _wait("the operator", lambda: _http_ok("http://127.0.0.1:18080/healthz"), 60, cluster.logs / "operator.log")
         print("[demo] operator running (metrics on http://127.0.0.1:19090/metrics)")
+    return env
+
+
+def _settled(cluster: Cluster, namespace: str, count: int) -> bool:
+    items = (_get(cluster, "mviz", "-n", namespace) or {}).get("items", [])
+    done = 0
+    for item in items:
+        status = item.get("status") or {}
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        bench = (status.get("benchmark") or {}).get("phase")
+        done += ready and (bench in ("Succeeded", "Failed") or not item["spec"].get("benchmark"))
+    return done == count
+
+
+def _all_ready(cluster: Cluster, namespace: str, count: int) -> bool:
+    items = (_get(cluster, "mviz", "-n", namespace) or {}).get("items", [])
+    conditions = [(i.get("status") or {}).get("conditions") or [] for i in items]
+    return sum(any(c["type"] == "Ready" and c["status"] == "True" for c in conds) for conds in conditions) == count
+
+
+def run(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -> int:
+    _start(cluster)
+    env = _start_operator(cluster)
+    if cluster.node == "real":
+        return run_real(cluster, manifest, base_port, timeout)
+    return run_kwok(cluster, env, manifest, base_port, timeout)
+
+
+def run_kwok(cluster: Cluster, env: dict[str, str], manifest: Path, base_port: int, timeout: float) -> int:
+    """Fake pods: the visualizers served locally from their ConfigMaps, the Jobs run by the local executor."""
     print("[demo] preparing models (converted once, then cached)")
     subprocess.run([sys.executable, "-m", "modelviz_cli", "app", "prepare"], check=True)
     docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
@@ -109,21 +178,83 @@ def run(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -> int
         _wait(f"the visualizer {name}", lambda u=url: _http_ok(u + "_stcore/health"), 120, cluster.logs / f"{key}.log")
         urls[name] = url
 
-    def settled() -> bool:
-        items = (_get(cluster, "mviz", "-n", namespace) or {}).get("items", [])
-        done = 0
-        for item in items:
-            status = item.get("status") or {}
-            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
-            bench = (status.get("benchmark") or {}).get("phase")
-            done += ready and (bench in ("Succeeded", "Failed") or not item["spec"].get("benchmark"))
-        return done == len(docs)
-
-    _wait("the resources to be ready and benchmarked", settled, timeout, cluster.logs / "operator.log")
+    _wait("the resources to be ready and benchmarked", lambda: _settled(cluster, namespace, len(docs)), timeout,
+          cluster.logs / "operator.log")  # fmt: skip
     print(cluster.kubectl("get", "mviz", "-n", namespace, "-o", "wide").stdout)
     for name, url in urls.items():
         print(f"[demo] {name}: open {url}")
     print(f"[demo] export KUBECONFIG={cluster.kubeconfig}   # then: kubectl describe mviz")
+    print("[demo] stop everything with: modelviz demo --down")
+    return 0
+
+
+def _host_ab(url: str, requests: int, concurrency: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "modelviz_bench", "--url", url, "-n", str(requests), "-c", str(concurrency),
+         "--output", "/dev/null", "--wait", "60"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    try:
+        return dict(json.loads(out.stdout.strip().splitlines()[0]))
+    except (ValueError, IndexError):
+        return {"error": (out.stderr or out.stdout)[-300:]}
+
+
+def _row(name: str, where: str, row: dict[str, Any]) -> str:
+    failed = row.get("failedRequests", row.get("failed"))
+    cells = [f"{row.get(k) or 0:>7.0f}" for k in ("p50Ms", "p90Ms", "p99Ms")]
+    return (
+        f"  {name:<12} {where:<27} {row.get('rps') or 0:>8.1f} {' '.join(cells)} {'?' if failed is None else failed:>6}"
+    )
+
+
+def run_real(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -> int:
+    """examples/demo.yaml on the real node: real pods, a real Job pod benchmarking each Service from inside."""
+    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    namespace = "default"
+    started = time.monotonic()
+    cluster.kubectl("apply", "--server-side", "-n", namespace, "-f", str(manifest))
+    print(f"[demo] applied {manifest.name}: {len(docs)} visualizers as real pods (loading the models takes a while)")
+    _wait("the visualizers to be Ready", lambda: _all_ready(cluster, namespace, len(docs)), timeout,
+          cluster.logs / "operator.log")  # fmt: skip
+    print(f"[demo] every visualizer Ready {time.monotonic() - started:.0f}s after apply (real probes on real pods)")
+    _wait("the in-cluster benchmarks", lambda: _settled(cluster, namespace, len(docs)), timeout,
+          cluster.logs / "operator.log")  # fmt: skip
+    print(f"[demo] benchmarked inside the cluster {time.monotonic() - started:.0f}s after apply")
+    binary = cluster.info()["binaries"]["kubectl"]
+    urls: dict[str, str] = {}
+    for index, doc in enumerate(docs):
+        name = doc["metadata"]["name"]
+        port = base_port + index
+        key = f"port-forward-{name}"
+        if not cluster.running_extra(key):
+            service_port = (doc["spec"].get("service") or {}).get("port", 80)
+            _spawn(
+                cluster,
+                key,
+                [binary, f"--kubeconfig={cluster.kubeconfig}", "port-forward", "-n", namespace, "--address=127.0.0.1",
+                 f"svc/{name}", f"{port}:{service_port}"],
+                dict(os.environ),
+            )  # fmt: skip
+        urls[name] = f"http://127.0.0.1:{port}/"
+        _wait(f"the port-forward to {name}", lambda u=urls[name]: _http_ok(u + "_stcore/health"), 60,
+              cluster.logs / f"{key}.log")  # fmt: skip
+    if os.environ.get("MODELVIZ_DEMO_COMPARE", "1") == "1":
+        # For comparison only: every forwarded connection is a new stream through the API server and the kubelet.
+        print("[demo] the same ab run from the host through the port-forward (API server -> kubelet -> pod):")
+        print(f"  {'visualizer':<12} {'where':<27} {'rps':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'failed':>6}")
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            bench = ((_get(cluster, "mviz", name, "-n", namespace) or {}).get("status") or {}).get("benchmark") or {}
+            spec = doc["spec"].get("benchmark") or {}
+            host = _host_ab(urls[name], int(spec.get("requests", 5000)), int(spec.get("concurrency", 50)))
+            print(_row(name, "in-cluster Job -> Service", bench))
+            print(_row(name, "host -> port-forward", host))
+    print("[demo] measured inside the cluster by the benchmark Jobs (real pods of the operator image):")
+    print(cluster.kubectl("get", "mviz", "-n", namespace, "-o", "wide").stdout)
+    for name, url in urls.items():
+        print(f"[demo] {name}: open {url}  (kubectl port-forward svc/{name}: a real pod answers)")
+    print(f"[demo] export KUBECONFIG={cluster.kubeconfig}   # then: kubectl get pods -o wide; kubectl logs ...")
     print("[demo] stop everything with: modelviz demo --down")
     return 0
 
@@ -135,13 +266,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8501, help="first local port for the visualizers")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--down", action="store_true", help="stop the demo's processes")
+    parser.add_argument(
+        "--node",
+        choices=("auto", "real", "kwok"),
+        default=os.environ.get("MODELVIZ_DEMO_NODE", "auto"),
+        help="auto (default): a real node when this machine can run one, else kwok, saying why",
+    )
     args = parser.parse_args(argv)
-    cluster = Cluster(state_dir=args.state_dir)
     if args.down:
+        cluster = Cluster(state_dir=args.state_dir)
         stopped = cluster.stop()
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
         return 0
     try:
+        kind, archives = choose_node(args.node)
+        cluster = Cluster(state_dir=args.state_dir, node=kind, images=archives)
         return run(cluster, args.manifest, args.port, args.timeout)
     except ClusterError as exc:
         print(f"modelviz demo: {exc}", file=sys.stderr)

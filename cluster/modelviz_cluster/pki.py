@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "make_pki"]
+__all__ = ["NodePki", "Pki", "make_node_pki", "make_pki"]
 
 _VALIDITY = dt.timedelta(days=365)
 
@@ -31,6 +31,21 @@ class Pki:
     scheduler_key: Path
     sa_key: Path
     sa_pub: Path
+    # The API server's client certificate towards kubelets (logs, exec, port-forward).
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
+
+
+@dataclass(frozen=True)
+class NodePki:
+    """A real node's certificates, issued by the cluster's CA."""
+
+    kubelet_serving_cert: Path
+    kubelet_serving_key: Path
+    kubelet_cert: Path  # the kubelet's client identity, system:node:<name> in group system:nodes
+    kubelet_key: Path
+    proxy_cert: Path  # kube-proxy, bound to the system:node-proxier role by the API server's defaults
+    proxy_key: Path
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -112,6 +127,8 @@ def make_pki(directory: Path, service_ip: str = "10.0.0.1") -> Pki:
                 "scheduler.key",
                 "sa.key",
                 "sa.pub",
+                "apiserver-kubelet-client.crt",
+                "apiserver-kubelet-client.key",
             )
         )
     )
@@ -150,9 +167,56 @@ def make_pki(directory: Path, service_ip: str = "10.0.0.1") -> Pki:
         client=True,
     )
     leaf(paths.scheduler_cert, paths.scheduler_key, _name("system:kube-scheduler"), client=True)
+    leaf(
+        paths.kubelet_client_cert,
+        paths.kubelet_client_key,
+        _name("kube-apiserver-kubelet-client", "system:masters"),
+        client=True,
+    )
     sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_key(paths.sa_key, sa)
     paths.sa_pub.write_bytes(
         sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
+    return paths
+
+
+def make_node_pki(directory: Path, pki: Pki, node_name: str, node_ips: tuple[str, ...]) -> NodePki:
+    """Certificates of the node ``node_name`` serving on ``node_ips``, issued by the CA of ``pki``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = NodePki(
+        *(
+            directory / f
+            for f in (
+                "kubelet.crt",
+                "kubelet.key",
+                "kubelet-client.crt",
+                "kubelet-client.key",
+                "proxy.crt",
+                "proxy.key",
+            )
+        )
+    )
+    if all(p.exists() for p in vars(paths).values()):
+        return paths
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{pki.ca_key}: expected an EC key")
+    ca_name = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject
+
+    def leaf(cert: Path, keyfile: Path, subject: x509.Name, **kwargs: object) -> None:
+        key = _key()
+        issued = _issue(subject, key, ca_name, ca_key, **kwargs)  # type: ignore[arg-type]
+        _write_key(keyfile, key)
+        cert.write_bytes(issued.public_bytes(serialization.Encoding.PEM))
+
+    leaf(
+        paths.kubelet_serving_cert,
+        paths.kubelet_serving_key,
+        _name(f"system:node:{node_name}", "system:nodes"),
+        server_names=(node_name, "localhost"),
+        server_ips=node_ips,
+    )
+    leaf(paths.kubelet_cert, paths.kubelet_key, _name(f"system:node:{node_name}", "system:nodes"), client=True)
+    leaf(paths.proxy_cert, paths.proxy_key, _name("system:kube-proxy"), client=True)
     return paths
