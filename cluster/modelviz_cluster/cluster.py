@@ -219,7 +219,8 @@ class Cluster:
                     "--authorization-mode=Node,RBAC",
                     f"--kubelet-client-certificate={pki.kubelet_client_cert}",
                     f"--kubelet-client-key={pki.kubelet_client_key}",
-                    f"--kubelet-certificate-authority={pki.ca_cert}",
+                    # A real kubelet's serving certificate comes from the harness's CA; kwok serves its own.
+                    *([f"--kubelet-certificate-authority={pki.ca_cert}"] if self.node == "real" else []),
                     # A real node registers its address, not a resolvable name; fake nodes' names do not resolve
                     # either (port-forward and logs reach kwok's server by address).
                     "--kubelet-preferred-address-types=InternalIP,Hostname",
