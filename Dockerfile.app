@@ -47,8 +47,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['optional-dependencies']['tensorflow'], sep=chr(10))" > /tmp/tensorflow.txt \
  && pip install -r /tmp/tensorflow.txt
-# Only the modules `modelviz app prepare` runs: editing the pages does not retrain the models.
-COPY README.md ./
+# Only the modules `modelviz app prepare` runs: editing the pages (or the README) does not retrain the models. This
+# stage's install is thrown away, so hatchling's readme can be an empty file.
+RUN touch README.md
 COPY visualizer/modelviz_app/__init__.py visualizer/modelviz_app/cli.py visualizer/modelviz_app/config.py visualizer/modelviz_app/paths.py visualizer/modelviz_app/
 COPY visualizer/modelviz_app/models/ visualizer/modelviz_app/models/
 COPY visualizer/modelviz_app/datasets/ visualizer/modelviz_app/datasets/
