@@ -27,6 +27,9 @@ _TFLITE_BATCH = 8
 
 
 def _convert(keras_model: Any, target: Path) -> None:
+    from modelviz_app.models._quiet import import_tensorflow
+
+    import_tensorflow()
     import tensorflow as tf
 
     # from_keras_model freezes variables reliably but fails on some Keras 3 functional models; the concrete-function
