@@ -38,19 +38,21 @@ ranking = np.argsort(-loss, kind="stable") if order.startswith("loss") else np.a
 only_suspects = st.toggle(f"Only suspected label errors ({int(suspect.sum()):,})", value=False)
 if only_suspects:
     ranking = ranking[suspect[ranking]]
+top = ranking[:500]  # the table shows the hardest 500; the gallery pages through all
 table = pd.DataFrame(
     {
-        "image": [state.dataset.ids[i] for i in ranking],
-        "true": [space.names[truth[i]] for i in ranking],
-        "loss": loss[ranking],
-        "p(true)": p_true[ranking],
-        **{f"{v.name} predicts": [space.names[c] for c in v.pred[ranking]] for v in chosen},
-        **{f"{v.name} confidence": v.confidence[ranking] for v in chosen},
-        "suspected label error": suspect[ranking],
+        "image": [state.dataset.ids[i] for i in top],
+        "true": [space.names[truth[i]] for i in top],
+        "loss": loss[top],
+        "p(true)": p_true[top],
+        **{f"{v.name} predicts": [space.names[c] for c in v.pred[top]] for v in chosen},
+        **{f"{v.name} confidence": v.confidence[top] for v in chosen},
+        "suspected label error": suspect[top],
     }
 )
+st.caption(f"{len(ranking):,} images; the table lists the first {len(table)}")
 st.dataframe(
-    table.head(500),
+    table,
     hide_index=True,
     column_config={
         "image": st.column_config.TextColumn(pinned=True),
@@ -60,22 +62,29 @@ st.dataframe(
     | {f"{v.name} confidence": st.column_config.NumberColumn(format="percent") for v in chosen},
 )
 suspects = np.flatnonzero(suspect)
-export = pd.DataFrame(
-    {
-        "image": [state.dataset.ids[i] for i in suspects],
-        "label_id": [space.keys[truth[i]] for i in suspects],
-        "label": [space.names[truth[i]] for i in suspects],
-        "suggested_id": [space.keys[first.pred[i]] for i in suspects],
-        "suggested": [space.names[first.pred[i]] for i in suspects],
-        **{f"{v.name}:confidence": v.confidence[suspects].astype(float) for v in views.values()},
-        **{f"{v.name}:p_label": v.p_true[suspects].astype(float) for v in views.values()},
-    }
-)
+image_ids = state.dataset.ids
+
+
+def _suspects_csv() -> str:
+    return pd.DataFrame(
+        {
+            "image": [image_ids[i] for i in suspects],
+            "label_id": [space.keys[truth[i]] for i in suspects],
+            "label": [space.names[truth[i]] for i in suspects],
+            "suggested_id": [space.keys[first.pred[i]] for i in suspects],
+            "suggested": [space.names[first.pred[i]] for i in suspects],
+            **{f"{v.name}:confidence": v.confidence[suspects].astype(float) for v in views.values()},
+            **{f"{v.name}:p_label": v.p_true[suspects].astype(float) for v in views.values()},
+        }
+    ).to_csv(index=False)
+
+
 st.download_button(
-    f"Suspected label errors (CSV, {len(export):,} rows)",
-    export.to_csv(index=False),
+    f"Suspected label errors (CSV, {len(suspects):,} rows)",
+    _suspects_csv,
     file_name="suspected-label-errors.csv",
     mime="text/csv",
     icon=":material/download:",
+    on_click="ignore",
 )
 gallery(state, ranking, key="hardest")
