@@ -180,3 +180,13 @@ def test_model_view_top5_matches_a_stable_sort():
     np.testing.assert_array_equal(view.pred, probs.argmax(axis=1))
     assert view.correct.mean() == pytest.approx(skm.accuracy_score(y, probs.argmax(axis=1)))
     assert view.loss.mean() == pytest.approx(skm.log_loss(y, probs, labels=range(40)), rel=1e-5)
+
+
+def test_most_confused_matches_a_full_sort_with_ties():
+    rng = np.random.default_rng(4)
+    cm = rng.integers(0, 4, (60, 60))
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:25]
+    want = [(int(i // 60), int(i % 60), int(off.flat[i])) for i in order if off.flat[i] > 0]
+    assert metrics.most_confused(cm, 25) == want

@@ -11,10 +11,18 @@ from modelviz_app.metrics import averaged_prf, confusion_matrix, per_class_prf
 __all__ = ["MICRO_LIMIT", "auc_table", "averages_frame", "matrices", "per_class_frame"]
 
 
+_MATRICES: dict[int, np.ndarray] = {}
+
+
 def matrices(state: AppState) -> dict[str, np.ndarray]:
-    """(true, predicted) counts per model in the shared class space."""
+    """(true, predicted) counts per model in the shared class space; once per process (views live as long)."""
     assert state.space is not None
-    return {n: confusion_matrix(v.y_true, v.pred, len(state.space)) for n, v in state.views.items()}
+    out = {}
+    for name, view in state.views.items():
+        if id(view) not in _MATRICES:
+            _MATRICES[id(view)] = confusion_matrix(view.y_true, view.pred, len(state.space))
+        out[name] = _MATRICES[id(view)]
+    return out
 
 
 def per_class_frame(state: AppState, k: int = 5) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from modelviz_app._tables import auc_table
 from modelviz_app._ui import model_colors, page_header
 from modelviz_app.metrics import average_precision, operating_point, pr_curve, roc_auc, roc_curve
 
+AUTO_LIMIT = 2_000_000  # image x class scores computed without asking
 state = page_header("ROC and precision-recall")
 assert state.dataset is not None and state.space is not None
 space = state.space
@@ -90,6 +91,12 @@ if points:
     )
 
 st.subheader("Every class")
+classes = len(present)
+# Sorting every class's scores takes seconds at 50,000 images x 1,000 classes: then it waits to be asked for.
+if len(state.dataset) * classes > AUTO_LIMIT and not st.toggle(
+    f"Compute ROC AUC and AP of all {classes:,} classes", key="curves-all"
+):
+    st.stop()
 table, averages = auc_table(state)
 st.dataframe(averages, hide_index=True)
 st.dataframe(

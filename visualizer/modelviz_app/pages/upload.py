@@ -53,7 +53,10 @@ if upload is not None:
             st.error(f"{upload.name} is damaged and could not be decoded ({exc}).", icon=":material/error:")
 elif state.dataset is not None and len(state.dataset):
     dataset = state.dataset
-    pick = st.selectbox("…or a dataset image", list(range(len(dataset))), format_func=lambda i: dataset.ids[i])
+    if len(dataset) <= 2000:
+        pick = st.selectbox("…or a dataset image", list(range(len(dataset))), format_func=lambda i: dataset.ids[i])
+    else:  # a 50,000-entry list would be sent to the browser on every rerun
+        pick = st.number_input(f"…or dataset image number (0-{len(dataset) - 1:,})", 0, len(dataset) - 1, 0)
     image, caption = dataset.image(int(pick or 0)), dataset.ids[int(pick or 0)]
 if image is None:
     st.stop()
