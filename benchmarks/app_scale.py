@@ -147,7 +147,7 @@ def _peak_mb(pid: int) -> float:
 def _render(url: str, pid: int, start: float) -> list[tuple[str, float, float, float]]:
     from playwright.sync_api import sync_playwright
 
-    from tests.app.browser import CHROMIUM, FLAGS
+    from tests.app.browser import CHART, CHROMIUM, FLAGS
 
     rows = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
@@ -164,7 +164,7 @@ def _render(url: str, pid: int, start: float) -> list[tuple[str, float, float, f
         rows.append((what, first, float("nan"), _peak_mb(pid)))
         t0 = time.perf_counter()
         page.goto(url, wait_until="domcontentloaded")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+        page.locator(CHART).first.wait_for(timeout=300_000)
         rows.append(("Overview in a fresh browser tab, to the first chart", time.perf_counter() - t0, float("nan"),
                      _peak_mb(pid)))  # fmt: skip
         _idle_at(page)

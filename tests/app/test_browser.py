@@ -17,7 +17,7 @@ from modelviz_app.config import AppConfig
 from modelviz_app.models import train_fashion
 from modelviz_app.paths import cache_root
 
-from .browser import free_port, settle, stop, wait_healthy
+from .browser import CHART, free_port, settle, stop, wait_healthy
 from .test_pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_every_page_renders(served, browser) -> None:
         if page_file == "pages/misclassified.py":
             page.locator('[data-testid="stImage"]').first.wait_for(timeout=60_000)
         else:
-            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            page.locator(CHART).first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0, page_file
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0, page_file
         body = page.locator("body").inner_text()

@@ -80,7 +80,7 @@ def test_page_renders(app: AppTest, page: str) -> None:
     _check_common(app, PAGES[page])
     charts = _charts(app)
     if page == "pages/overview.py":
-        assert len(app.metric) == 4 and len(app.dataframe) == 1 and len(charts) == 3
+        assert len(app.metric) == 4 and len(app.dataframe) == 1 and len(app.get("vega_lite_chart")) == 3
         table = app.dataframe[0].value
         assert set(MODELS) <= set(table["model"]) and "ECE (15 bins)" in table.columns
         assert "top-5 accuracy" in table.columns and (table["source"].str.count("/") == 0).all()
