@@ -133,3 +133,42 @@ def _shots() -> Path:
     shots = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     return shots
+
+
+def test_upload_errors_are_friendly_and_input_is_shown(served_tiny, browser, tmp_path) -> None:
+    from PIL import Image
+
+    page = browser.new_page()
+    _open(page, served_tiny, "upload", "Try an image")
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image at all")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (7000, 7000)).save(huge)  # 49 megapixels, a few kB compressed
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(good)
+    expected = {fake: "notes.png is not an image file", huge: "huge.png is too large to classify: image is 7000x7000"}
+    for path, message in expected.items():
+        page.locator('input[type="file"]').set_input_files(str(path))
+        page.get_by_text(message).first.wait_for(timeout=60_000)
+        body = page.locator("body").inner_text()
+        assert "BytesIO" not in body and "Traceback" not in body, body
+    page.locator('input[type="file"]').set_input_files(str(good))
+    page.get_by_text("model input: 16x16 colour").first.wait_for(timeout=60_000)
+    page.get_by_text("model input: 12x12 colour").first.wait_for(timeout=60_000)
+    page.close()
+
+
+def test_threshold_slider_moves_the_operating_point(served_tiny, browser) -> None:
+    page = browser.new_page()
+    _open(page, served_tiny, "curves", "ROC and precision-recall")
+    page.get_by_text("At threshold 0.50").wait_for(timeout=60_000)
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    page.get_by_text("At threshold 0.70").wait_for(timeout=60_000)
+    settle(page)
+    # The operating point's marker is drawn on both curves at the new threshold.
+    names = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+    assert sum("@ 0.70" in n for n in names) == 4, names  # two models x (ROC, PR)
+    page.close()
