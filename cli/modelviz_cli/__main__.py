@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("modelviz_cluster.demo", "local cluster + operator + examples/demo.yaml + visualizer on 127.0.0.1"),
     "app": ("modelviz_app.cli", "serve the visualizer (streamlit) or prepare its models and data"),
     "bench": ("modelviz_bench.cli", "run Apache Bench against a URL and print JSON and a table"),
+    "images": ("modelviz_cluster.images.cli", "build the operator and visualizer images (podman, buildah, docker)"),
 }
 
 
