@@ -169,6 +169,6 @@ def test_threshold_slider_moves_the_operating_point(served_tiny, browser) -> Non
     page.get_by_text("At threshold 0.70").wait_for(timeout=60_000)
     settle(page)
     # The operating point's marker is drawn on both curves at the new threshold.
-    names = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+    names = page.locator(".js-plotly-plot .legendtext").all_text_contents()
     assert sum("@ 0.70" in n for n in names) == 4, names  # two models x (ROC, PR)
     page.close()
