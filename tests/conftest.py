@@ -43,6 +43,14 @@ def kubectl(cluster: object) -> Kubectl:
 
 
 @pytest.fixture(scope="session")
+def kstatus() -> Path:
+    """The kstatus binary over sigs.k8s.io/cli-utils (built once by scripts/setup, or here; cached by version)."""
+    from modelviz_cluster.kstatus import ensure_kstatus
+
+    return ensure_kstatus()
+
+
+@pytest.fixture(scope="session")
 def crd(kubectl: Kubectl) -> str:
     path = REPO / "crds" / "modelvisualizers.modelviz.io.yaml"
     kubectl("apply", "--server-side", "-f", str(path))

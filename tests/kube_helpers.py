@@ -106,3 +106,15 @@ def map_service(cluster: Any, name: str, namespace: str, address: str) -> None:
     current = json.loads(path.read_text()) if path.exists() else {}
     current[f"{name}.{namespace}"] = address
     path.write_text(json.dumps(current))
+
+
+def forward_pod(kubectl: Kubectl, namespace: str, pod: str, port: int, address: str) -> None:
+    """Route ``kubectl port-forward`` to a fake node's pod port to ``address`` (host:port): a kwok PortForward."""
+    host, _, target = address.rpartition(":")
+    forward = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "PortForward",
+        "metadata": {"name": pod, "namespace": namespace},
+        "spec": {"forwards": [{"ports": [port], "target": {"address": host, "port": int(target)}}]},
+    }
+    kubectl.apply(forward, namespace)

@@ -1,4 +1,7 @@
-"""``modelviz bench URL [-n N] [-c C] [-k] [--timeout S] [--wait S] [--json]``: the Job's runner, from a laptop.
+"""``modelviz bench URL [--scenario page|health|predict] [-n N] [-c C] [-k] [--timeout S] [--wait S] [--json]``.
+
+The Job's runner, from a laptop: ``--scenario predict`` POSTs the package's sample photo to URL's
+``/api/v1/predict`` (``--post-file`` another), ``health`` requests ``/_stcore/health``.
 
 Prints a human table and the runner's JSON document (only the JSON with ``--json``); exits with the runner's code.
 """
@@ -7,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ._result import encode
-from .runner import BenchConfig, exit_code, normalize_url, run, terminate_on_signals
+from .runner import SAMPLE_IMAGE, SCENARIOS, BenchConfig, exit_code, run, scenario_url, terminate_on_signals
 
 __all__ = ["format_table", "main"]
 
@@ -25,6 +29,7 @@ def format_table(result: dict[str, Any]) -> str:
     rps = result.get("rps")
     rows = [
         ("url", str(result.get("url", "-"))),
+        ("scenario", str(result.get("scenario", "-"))),
         ("result", verdict),
         ("requests", f"{result.get('requests', '-')} (concurrency {result.get('concurrency', '-')})"),
         ("requests/s", "-" if rps is None else f"{rps:,.1f}"),
@@ -43,6 +48,9 @@ def format_table(result: dict[str, Any]) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modelviz bench", description="Run Apache Bench (ab) once against URL.")
     p.add_argument("url", help="http(s)://host[:port][/path]; a bare host gets the path /")
+    p.add_argument("--scenario", choices=SCENARIOS, default="page", help="page (default), health or predict")
+    p.add_argument("--post-file", default=None, help=f"predict: the image to POST (default {SAMPLE_IMAGE})")
+    p.add_argument("--content-type", default="image/jpeg", help="predict: Content-Type of the image (image/jpeg)")
     p.add_argument("-n", "--requests", type=int, default=5000, help="number of requests (default 5000)")
     p.add_argument("-c", "--concurrency", type=int, default=50, help="concurrent requests (default 50)")
     p.add_argument("-k", "--keep-alive", action="store_true", help="HTTP keep-alive (ab -k)")
@@ -60,11 +68,15 @@ def main(argv: list[str]) -> int:
     if ns.timeout < 0 or ns.wait < 0:
         parser.error("--timeout and --wait must be >= 0")
     try:
-        url = normalize_url(ns.url)
+        url = scenario_url(ns.url, ns.scenario)
     except ValueError as err:
         parser.error(str(err))
+    post_file = Path(ns.post_file) if ns.post_file else (SAMPLE_IMAGE if ns.scenario == "predict" else None)
     config = BenchConfig(
         url=url,
+        scenario=ns.scenario,
+        post_file=post_file,
+        content_type=ns.content_type,
         requests=ns.requests,
         concurrency=ns.concurrency,
         keep_alive=ns.keep_alive,

@@ -156,7 +156,10 @@ def parse_report(text: str) -> AbReport:
         server_hostname=fields.get("Server Hostname", ""),
         server_port=_int(fields, "Server Port"),
         document_path=fields.get("Document Path", ""),
-        document_length=_int(fields, "Document Length", r"([0-9]+) bytes"),
+        # ``Variable`` with ab -l (answers of differing lengths): no single length to report.
+        document_length=0
+        if fields.get("Document Length") == "Variable"
+        else _int(fields, "Document Length", r"([0-9]+) bytes"),
         concurrency=_int(fields, "Concurrency Level", required=True),
         time_taken_s=_number(fields, "Time taken for tests", _NUM + r" seconds", required=True) or 0.0,
         complete=complete,

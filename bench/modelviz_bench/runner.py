@@ -1,22 +1,27 @@
 """Run Apache Bench once against a URL and turn the outcome into one JSON result.
 
-    python -m modelviz_bench --url URL [--requests 5000] [--concurrency 50] [--keep-alive] [--timeout 30]
-                             [--wait 300] [--output PATH]
+    python -m modelviz_bench --url URL [--scenario page|health|predict] [--requests 5000] [--concurrency 50]
+                             [--keep-alive] [--timeout 30] [--wait 300] [--post-file PATH] [--content-type TYPE]
+                             [--output PATH]
+
+Scenarios: ``page`` (default) requests URL itself; ``health`` requests ``/_stcore/health`` and ``predict`` POSTs an
+image (``--post-file``, default the sample photo shipped in this package, ``data/sample.jpg``) to
+``/api/v1/predict``, both under URL's path (the app's base URL).
 
 1. Wait (at most --wait seconds, backoff 0.25 s doubling to 5 s) until URL answers HTTP with any status.
-2. Run ``ab -q -r -n N -c C [-k] -s TIMEOUT URL`` (a URL without a path gets ``/``).
+2. Run ``ab -q -r -n N -c C [-k] -s TIMEOUT [-p FILE -T TYPE -l] URL`` (a URL without a path gets ``/``).
 3. Print ONE compact JSON line (<= 4096 bytes: Kubernetes' termination message cap) on stdout and write it to
    --output (default ``/dev/termination-log`` when it exists and is writable; progress goes to stderr).
 
 Success, exit 0::
 
-    {"ok": true, "url", "requests", "concurrency", "keepAlive", "waitedSeconds", "rps", "meanMs", "p50Ms", "p90Ms",
-     "p95Ms", "p99Ms", "maxMs", "complete", "failed", "non2xx", "keepAliveRequests", "transferKBps",
+    {"ok": true, "url", "scenario", "requests", "concurrency", "keepAlive", "waitedSeconds", "rps", "meanMs",
+     "p50Ms", "p90Ms", "p95Ms", "p99Ms", "maxMs", "complete", "failed", "non2xx", "keepAliveRequests", "transferKBps",
      "timeTakenSeconds", "serverSoftware"}
 
 Fault, exit code per reason (see ``_result.EXIT_CODES``)::
 
-    {"ok": false, "reason", "message", "url", "requests", "concurrency", "keepAlive", ...figures if any}
+    {"ok": false, "reason", "message", "url", "scenario", "requests", "concurrency", "keepAlive", ...figures if any}
 
 Reasons: InvalidArguments (2), Non2xxResponses (3), RequestsFailed (4, adds "failures": {connect, receive,
 length, exceptions}), EmptyResponses (5), ServiceNotReady (10), AbMissing (11), AbFailed (12, adds "stderrTail",
@@ -49,6 +54,8 @@ from .parse import ParseError, parse_abort, parse_report
 
 __all__ = [
     "DEFAULT_OUTPUT",
+    "SAMPLE_IMAGE",
+    "SCENARIOS",
     "BenchConfig",
     "Terminated",
     "build_ab_command",
@@ -58,11 +65,16 @@ __all__ = [
     "normalize_url",
     "parse_args",
     "run",
+    "scenario_url",
     "terminate_on_signals",
     "write_result",
 ]
 
 DEFAULT_OUTPUT = Path("/dev/termination-log")
+SCENARIOS = ("page", "health", "predict")
+# A real photo (224x224 JPEG, 15 KB): what a client of the prediction API sends.
+SAMPLE_IMAGE = Path(__file__).resolve().parent / "data" / "sample.jpg"
+_SCENARIO_PATHS = {"health": "/_stcore/health", "predict": "/api/v1/predict"}
 # ab refuses more (its MAX_CONCURRENCY); checking here turns ab's usage text into a clear InvalidArguments.
 _AB_MAX_CONCURRENCY = 20000
 _STDERR_TAIL_CHARS = 1500
@@ -90,6 +102,9 @@ class BenchConfig:
     timeout_s: float = 30.0
     wait_s: float = 300.0
     output: Path | None = None
+    scenario: str = "page"
+    post_file: Path | None = None  # the body ab POSTs (predict)
+    content_type: str = "image/jpeg"
 
 
 def normalize_url(url: str) -> str:
@@ -104,6 +119,17 @@ def normalize_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts)
 
 
+def scenario_url(url: str, scenario: str) -> str:
+    """The URL a scenario requests: ``url`` itself for ``page``, else its endpoint under ``url``'s path."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+    suffix = _SCENARIO_PATHS.get(scenario)
+    parts = urllib.parse.urlsplit(normalize_url(url))
+    if suffix is None or parts.path.endswith(suffix):
+        return urllib.parse.urlunsplit(parts)
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
+
+
 def build_ab_command(config: BenchConfig, ab: str = "ab") -> list[str]:
     # -q: no "Completed N requests" progress lines, so the stderr tail holds ab's actual complaint.
     # -r: count receive errors (resets, refused connections mid-run) as failed requests instead of aborting,
@@ -111,6 +137,11 @@ def build_ab_command(config: BenchConfig, ab: str = "ab") -> list[str]:
     cmd = [ab, "-q", "-r", "-n", str(config.requests), "-c", str(config.concurrency)]
     if config.keep_alive:
         cmd.append("-k")
+    if config.post_file is not None:
+        cmd += ["-p", str(config.post_file), "-T", config.content_type]
+    if config.scenario == "predict":
+        # -l: answers differ in length (probabilities, timings); ab would count every one as a Length failure.
+        cmd.append("-l")
     # ab's -s takes whole seconds.
     cmd += ["-s", str(max(1, round(config.timeout_s))), config.url]
     return cmd
@@ -219,6 +250,7 @@ def run(config: BenchConfig, *, log: Callable[[str], None] = lambda _msg: None) 
     """
     base: dict[str, Any] = {
         "url": config.url,
+        "scenario": config.scenario,
         "requests": config.requests,
         "concurrency": config.concurrency,
         "keepAlive": config.keep_alive,
@@ -230,6 +262,8 @@ def run(config: BenchConfig, *, log: Callable[[str], None] = lambda _msg: None) 
     ab = shutil.which("ab")
     if ab is None:
         return fault("AbMissing", "ab (Apache Bench, Debian package apache2-utils) is not on PATH")
+    if config.post_file is not None and not config.post_file.is_file():
+        return fault("InvalidArguments", f"--post-file {config.post_file} is not a readable file")
 
     try:
         log(f"waiting up to {config.wait_s:g}s for {config.url} to answer")
@@ -317,6 +351,14 @@ def _seconds(text: str) -> float:
 def _parser(prog: str) -> _Parser:
     p = _Parser(prog=prog, description="Wait for URL to answer, run Apache Bench (ab) once, emit one JSON result.")
     p.add_argument("--url", required=True, help="http(s)://host[:port][/path]; a bare host gets the path /")
+    p.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="page",
+        help="page: GET URL (default); health: GET URL's /_stcore/health; predict: POST an image to /api/v1/predict",
+    )
+    p.add_argument("--post-file", type=Path, default=None, help=f"predict: the body to POST (default {SAMPLE_IMAGE})")
+    p.add_argument("--content-type", default="image/jpeg", help="predict: Content-Type of the body (image/jpeg)")
     p.add_argument("--requests", "-n", type=_positive_int, default=5000, help="ab -n (default 5000)")
     p.add_argument("--concurrency", "-c", type=_positive_int, default=50, help="ab -c (default 50)")
     p.add_argument("--keep-alive", "-k", action="store_true", help="ab -k (HTTP keep-alive)")
@@ -341,8 +383,12 @@ def parse_args(argv: list[str], prog: str = "python -m modelviz_bench") -> Bench
         raise ValueError(f"--concurrency ({ns.concurrency}) must not exceed --requests ({ns.requests})")
     if ns.concurrency > _AB_MAX_CONCURRENCY:
         raise ValueError(f"--concurrency must be <= {_AB_MAX_CONCURRENCY} (ab's limit)")
+    post_file = ns.post_file if ns.post_file is not None else (SAMPLE_IMAGE if ns.scenario == "predict" else None)
     return BenchConfig(
-        url=normalize_url(ns.url),
+        url=scenario_url(ns.url, ns.scenario),
+        scenario=ns.scenario,
+        post_file=post_file,
+        content_type=ns.content_type,
         requests=ns.requests,
         concurrency=ns.concurrency,
         keep_alive=ns.keep_alive,

@@ -1,4 +1,4 @@
-"""``modelviz cluster build|up|down|env|status``: the local control plane from the command line."""
+"""``modelviz cluster build|tools|up|down|env|status``: the local control plane from the command line."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .binaries import BINARIES, BinaryError, build_binaries, cache_dir, ensure_binaries, find_binaries
 from .cluster import Cluster, ClusterError, default_state_dir
+from .tools import ensure_helm
 
 __all__ = ["main"]
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=default_state_dir())
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="find or build the pinned binaries (cached by version)")
+    sub.add_parser("tools", help="find or build helm (cached by version), which the chart's tests run")
     up = sub.add_parser("up", help="start etcd, kube-apiserver, controller-manager, scheduler, kwok, executor")
     up.add_argument("--nodes", type=int, default=2)
     sub.add_parser("down", help="stop every process the state directory started")
@@ -40,6 +42,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"built in {report.seconds:.0f}s, {report.disk_bytes / 2**20:.0f} MiB of binaries")
         for name, path in ensure_binaries(BINARIES).items():
             print(f"{name:<24} {path}")
+        return 0
+    if args.command == "tools":
+        print(f"{'helm':<24} {ensure_helm()}")
         return 0
     cluster = Cluster(state_dir=args.state_dir, nodes=getattr(args, "nodes", 2))
     if args.command == "up":

@@ -192,6 +192,8 @@ class Cluster:
                     "--enable-priority-and-fairness=false",
                     # Loopback is not a valid endpoint for the "kubernetes" Service; nothing in-cluster needs it.
                     "--endpoint-reconciler-type=none",
+                    # Fake nodes' host names do not resolve: port-forward and logs reach kwok's server by address.
+                    "--kubelet-preferred-address-types=InternalIP",
                     "--profiling=false",
                     "--v=1",
                 ],
@@ -234,6 +236,11 @@ class Cluster:
             )
             # kwok manages only nodes whose lease it holds: a lease left by an earlier run would stall it until expiry.
             self.kubectl("delete", "leases", "--all", "-n", "kube-node-lease", "--ignore-not-found", check=False)
+            # kubectl port-forward to a fake node's pod goes to kwok's server, which forwards as a PortForward in
+            # the pod's namespace says (tests point them at local servers); kwok watches them once the CRD exists.
+            crd = resources.files("modelviz_cluster").joinpath("kwok-portforward-crd.yaml").read_text()
+            self.kubectl("apply", "--server-side", "-f", "-", input_text=crd)
+            self.kubectl("wait", "--for=condition=Established", "crd/portforwards.kwok.x-k8s.io", "--timeout=60s")
             kwok_config = self.state_dir / "kwok.yaml"
             stages = resources.files("modelviz_cluster").joinpath("kwok.yaml").read_text()
             kwok_config.write_text(
@@ -248,6 +255,8 @@ class Cluster:
                     f"--kubeconfig={self.kubeconfig}",
                     f"--config={kwok_config}",
                     f"--server-address=127.0.0.1:{ports['kwok']}",
+                    f"--node-port={ports['kwok']}",  # the nodes' kubelet endpoint: kwok's server
+                    "--enable-crds=PortForward",
                 ],
             )
             self._spawn(

@@ -119,7 +119,10 @@ class Executor:
         argv = [str(local_message) if a == message_path else rewrite_service_urls(a, services) for a in argv]
         if argv[0] in ("python", "python3"):
             argv[0] = sys.executable
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")}
+        # PYTHONPATH stands for the code the image holds: a checkout run with its own PYTHONPATH (a worktree beside
+        # the venv's editable install) runs its own runner in the Job, not the installed one.
+        kept = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PYTHONPATH")
+        env = {k: v for k, v in os.environ.items() if k in kept}
         for var in container.get("env") or []:
             if "value" in var:
                 env[var["name"]] = rewrite_service_urls(str(var["value"]), services)

@@ -2,11 +2,14 @@
 --
 -- Argo CD runs this in gopher-lua (Lua 5.1) with only the base, package and table libraries: there is no
 -- string, math or os here, so no s:find(), string.format or math.floor. The object arrives as the global obj,
--- converted from JSON: arrays are 1-indexed tables and every number is a float.
+-- converted from JSON: arrays are 1-indexed tables and every number is a float. It works the same with
+-- useOpenLibs set (the tests run it both ways).
 --
--- Order of the rules (see README.md): generation not yet observed -> Progressing; Degraded=True -> Degraded;
--- spec.suspend -> Suspended; Ready=True -> Healthy; Progressing=False with ProgressDeadlineExceeded -> Degraded;
--- anything else -> Progressing. Benchmark results never change the health, they are only mentioned.
+-- Order of the rules (see README.md): generation not yet observed -> Progressing; Stalled=True or Degraded=True
+-- -> Degraded; spec.suspend -> Suspended; a gating benchmark that did not pass -> Degraded; Reconciling=True,
+-- a rollout (Progressing=True) or a gating benchmark pending or running -> Progressing; Ready=True -> Healthy;
+-- Progressing=False with ProgressDeadlineExceeded -> Degraded; anything else -> Progressing. Stalled and
+-- Reconciling are the kstatus conditions Flux and kpt read, so all three tools agree.
 
 local hs = {}
 
@@ -113,6 +116,9 @@ local function benchmark()
   if field(run.runId) ~= nil then
     name = "benchmark " .. field(run.runId)
   end
+  if field(run.scenario) ~= nil then
+    name = name .. " (" .. field(run.scenario) .. ")"
+  end
   if run.phase == "Pending" then
     return name .. " pending"
   end
@@ -142,6 +148,26 @@ local function finish(health, message)
   return hs
 end
 
+-- Whether benchmark runs gate the resource: spec.benchmark.gate, by default true when targets are set.
+local function gating()
+  local bench = spec.benchmark
+  if type(bench) ~= "table" or spec.suspend == true then
+    return false
+  end
+  if bench.gate == false then
+    return false
+  end
+  return bench.gate == true or type(bench.targets) == "table"
+end
+
+-- The operator's verdict first: Stalled (waiting will not help) names the reason, including a missed gate.
+local stalled = conditions.Stalled
+if isTrue(stalled) then
+  hs.status = "Degraded"
+  hs.message = describe(stalled, "Stalled")
+  return hs
+end
+
 local degraded = conditions.Degraded
 if isTrue(degraded) then
   return finish("Degraded", describe(degraded, "Degraded"))
@@ -155,6 +181,44 @@ if spec.suspend == true then
   return hs
 end
 
+-- A gate read from the spec and the run too, so an operator that predates Stalled/Reconciling gates the same way.
+local run = status.benchmark
+if type(run) ~= "table" then
+  run = {}
+end
+local runName = "benchmark"
+if field(run.runId) ~= nil then
+  runName = "benchmark " .. field(run.runId)
+end
+if gating() and isFalse(conditions.BenchmarkPassed) and (run.phase == "Succeeded" or run.phase == "Failed") then
+  hs.status = "Degraded"
+  hs.message = runName .. " gates this resource and did not pass: " .. describe(conditions.BenchmarkPassed, "targets missed")
+  return hs
+end
+
+local reconciling = conditions.Reconciling
+if isTrue(reconciling) then
+  local message = describe(reconciling, "Reconciling") .. " (" .. replicas() .. ")"
+  if reconciling.reason == "BenchmarkRunning" or reconciling.reason == "BenchmarkPending" then
+    hs.status = "Progressing"
+    hs.message = message -- already about the run: no second mention
+    return hs
+  end
+  return finish("Progressing", message)
+end
+
+-- Like Argo CD's own Deployment check: a rollout under way is Progressing even while the old pods serve.
+local progressing = conditions.Progressing
+if isTrue(progressing) then
+  return finish("Progressing", describe(progressing, "Progressing") .. " (" .. replicas() .. ")")
+end
+
+if gating() and (run.phase == "Pending" or run.phase == "Running") then
+  hs.status = "Progressing"
+  hs.message = runName .. " gates this resource and is " .. (run.phase == "Pending" and "pending" or "running")
+  return hs
+end
+
 local ready = conditions.Ready
 if isTrue(ready) then
   local message = replicas()
@@ -165,13 +229,8 @@ if isTrue(ready) then
 end
 
 -- Like Argo CD's own Deployment check: a rollout that ran out of time will not finish by waiting.
-local progressing = conditions.Progressing
 if isFalse(progressing) and progressing.reason == "ProgressDeadlineExceeded" then
   return finish("Degraded", describe(progressing, "ProgressDeadlineExceeded") .. " (" .. replicas() .. ")")
-end
-
-if isTrue(progressing) then
-  return finish("Progressing", describe(progressing, "Progressing") .. " (" .. replicas() .. ")")
 end
 if ready ~= nil then
   return finish("Progressing", describe(ready, "Not ready yet") .. " (" .. replicas() .. ")")

@@ -7,10 +7,13 @@ accepts and what the operator understands cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from .quantity import is_nonnegative_quantity
 
 __all__ = [
     "API_VERSION",
@@ -27,6 +30,7 @@ __all__ = [
     "BenchmarkTargets",
     "Condition",
     "DatasetRef",
+    "IngressSpec",
     "ModelRef",
     "ModelVisualizerSpec",
     "ModelVisualizerStatus",
@@ -65,6 +69,16 @@ CATALOG_DATASETS: tuple[str, ...] = ("imagenet-sample", "fashion-mnist")
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 CATALOG_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+# An image reference as container runtimes parse it (distribution's reference grammar, ASCII classes only so that
+# the API server's RE2 and pydantic's regex agree): [registry[:port]/]path[:tag][@digest], no spaces, no scheme.
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_DOMAIN = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+)
+IMAGE_REFERENCE = (
+    rf"^(?:{_IMAGE_DOMAIN}/)?{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
 
 
 def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, Any]:
@@ -78,7 +92,9 @@ def cel(rule: str, message: str, field_path: str | None = None, reason: str | No
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # strict: no "3" for 3 or 1 for true, as the API server's schema check allows neither. The model validators
+    # below mirror the CEL rules, so the operator accepts exactly what the API server does (a property test checks).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
 
 
 class ModelRef(_Model):
@@ -139,6 +155,16 @@ class ModelRef(_Model):
         pattern=DNS_LABEL,
     )
 
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if (self.catalog is None) == (self.path is None):
+            raise ValueError("exactly one of catalog or path must be set")
+        if self.path is not None and self.labels is None:
+            raise ValueError("labels: labels is required with path")
+        if self.claim_name is not None and self.path is None and self.weights is None:
+            raise ValueError("claimName: claimName needs path or weights to point into the volume")
+        return self
+
 
 class DatasetRef(_Model):
     """Labelled images to evaluate the models on."""
@@ -177,6 +203,14 @@ class DatasetRef(_Model):
         default=None, description="Evaluate at most this many images (a stratified sample).", ge=1, le=1_000_000
     )
 
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if (self.catalog is None) == (self.path is None):
+            raise ValueError("exactly one of catalog or path must be set")
+        if self.claim_name is not None and self.path is None:
+            raise ValueError("claimName: claimName needs path")
+        return self
+
 
 class Autoscaling(_Model):
     """A HorizontalPodAutoscaler for the visualizer; while set, it owns the replica count."""
@@ -202,6 +236,12 @@ class Autoscaling(_Model):
         ge=1,
         le=100,
     )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas: minReplicas must be less than or equal to maxReplicas")
+        return self
 
 
 class ServiceSpec(_Model):
@@ -232,17 +272,111 @@ class ServiceSpec(_Model):
         json_schema_extra={"maxProperties": 64},
     )
 
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.node_port is not None and self.type == "ClusterIP":
+            raise ValueError("nodePort: nodePort may only be set when type is NodePort or LoadBalancer")
+        return self
 
-Quantity = int | str
+
+class IngressSpec(_Model):
+    """An Ingress in front of the Service, with cookie session affinity (ingress-nginx annotations by default)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.host.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')"
+                    " && !self.host.matches('^[0-9.]+$')",
+                    "host must be a lowercase DNS name such as viz.example.com (no IP address, no wildcard)",
+                    ".host",
+                    "FieldValueInvalid",
+                ),
+                cel(
+                    "!self.tls || has(self.tlsSecretName)",
+                    "tlsSecretName is required when tls is true",
+                    ".tlsSecretName",
+                    "FieldValueRequired",
+                ),
+            ]
+        }
+    )
+
+    host: str = Field(description="Host name the visualizer is served at, e.g. viz.example.com.", max_length=253)
+    path: str = Field(
+        default="/", description="URL path prefix (the app is served under it).", max_length=1024, pattern=r"^/\S*$"
+    )
+    path_type: Literal["Prefix", "ImplementationSpecific"] = Field(
+        default="Prefix", description="Ingress pathType: Prefix or ImplementationSpecific."
+    )
+    class_name: str | None = Field(
+        default=None, description="IngressClass to use (default: the cluster's default class).", max_length=253
+    )
+    tls: bool = Field(default=False, description="Serve HTTPS with the certificate in tlsSecretName.")
+    tls_secret_name: str | None = Field(
+        default=None,
+        description="Secret (type kubernetes.io/tls) holding the certificate for host; required with tls.",
+        max_length=253,
+        pattern=DNS_LABEL,
+    )
+    cookie_affinity: bool = Field(
+        default=True,
+        description=(
+            "Pin each browser session to one replica with a cookie (ingress-nginx annotations; Streamlit sessions "
+            "live in one pod). Other controllers: set their annotations, see the README."
+        ),
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations for the Ingress; they override the cookie-affinity defaults.",
+        json_schema_extra={"maxProperties": 64},
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        # The same rules as the CEL above, so the operator accepts exactly what the API server does.
+        if not _INGRESS_HOST.fullmatch(self.host) or re.fullmatch(r"[0-9.]+", self.host):
+            raise ValueError(
+                "host: host must be a lowercase DNS name such as viz.example.com (no IP address, no wildcard)"
+            )
+        if self.tls and self.tls_secret_name is None:
+            raise ValueError("tlsSecretName: tlsSecretName is required when tls is true")
+        return self
+
+
+_INGRESS_HOST = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+# A string quantity is short; the bound also keeps the CEL rules below within the API server's cost budget.
+Quantity = int | Annotated[str, StringConstraints(max_length=64)]
+_QUANTITIES = cel(
+    "self.all(k, isQuantity(string(self[k])) && !quantity(string(self[k])).isLessThan(quantity('0')))",
+    "every value must be a non-negative Kubernetes quantity, e.g. 500m, 2 or 1Gi",
+)
+
+
+def _check_quantities(values: dict[str, Quantity]) -> dict[str, Quantity]:
+    bad = sorted(k for k, v in values.items() if not is_nonnegative_quantity(v))
+    if bad:
+        raise ValueError(f"{_QUANTITIES['message']} (not one: {', '.join(bad)})")
+    return values
 
 
 class ResourceRequirements(_Model):
     """CPU and memory for each visualizer pod (Kubernetes quantities)."""
 
     requests: dict[str, Quantity] = Field(
-        default_factory=dict, description="Minimum resources, e.g. {cpu: 500m, memory: 1Gi}."
+        default_factory=dict,
+        description="Minimum resources, e.g. {cpu: 500m, memory: 1Gi}.",
+        json_schema_extra={"maxProperties": 16, "x-kubernetes-validations": [_QUANTITIES]},
     )
-    limits: dict[str, Quantity] = Field(default_factory=dict, description="Maximum resources, e.g. {memory: 3Gi}.")
+    limits: dict[str, Quantity] = Field(
+        default_factory=dict,
+        description="Maximum resources, e.g. {memory: 3Gi}.",
+        json_schema_extra={"maxProperties": 16, "x-kubernetes-validations": [_QUANTITIES]},
+    )
+
+    _quantities = field_validator("requests", "limits")(_check_quantities)
 
 
 class Toleration(_Model):
@@ -260,8 +394,20 @@ class Toleration(_Model):
 class BenchmarkTargets(_Model):
     """Service-level targets a benchmark run must meet; missing one sets BenchmarkPassed to False."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     min_rps: float | None = Field(default=None, description="Lowest acceptable requests per second.", ge=0)
-    max_p99_ms: float | None = Field(default=None, description="Highest acceptable 99th percentile latency (ms).", ge=0)
+    max_p99_ms: float | None = Field(
+        default=None,
+        description="Highest acceptable 99th percentile latency (ms); above 0, since no run can meet 0 ms.",
+        gt=0,
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.min_rps is None and self.max_p99_ms is None:
+            raise ValueError("set minRps or maxP99Ms (or leave targets out)")
+        return self
 
 
 class BenchmarkSpec(_Model):
@@ -271,6 +417,7 @@ class BenchmarkSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel("self.concurrency <= self.requests", "concurrency must not exceed requests", ".concurrency"),
+                cel("!has(self.gate) || !self.gate || has(self.targets)", "gate needs targets to gate on", ".gate"),
             ]
         }
     )
@@ -281,10 +428,21 @@ class BenchmarkSpec(_Model):
         max_length=63,
         pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
     )
+    scenario: Literal["page", "health", "predict"] = Field(
+        default="page",
+        description=(
+            "What to load: page (GET path, the page shell), health (GET /_stcore/health) or predict (POST a sample "
+            "photo to /api/v1/predict with ab -p: the models' inference throughput and latency)."
+        ),
+    )
     requests: int = Field(default=5000, description="Number of requests (ab -n).", ge=1, le=10_000_000)
     concurrency: int = Field(default=50, description="Concurrent requests (ab -c).", ge=1, le=20_000)
     path: str = Field(
-        default="/", description="HTTP path to request.", min_length=1, max_length=2048, pattern=r"^/[^\s]*$"
+        default="/",
+        description="HTTP path to request (scenario page).",
+        min_length=1,
+        max_length=2048,
+        pattern=r"^/[^\s]*$",
     )
     keep_alive: bool = Field(default=False, description="Use HTTP keep-alive (ab -k).")
     timeout_seconds: int = Field(
@@ -299,6 +457,27 @@ class BenchmarkSpec(_Model):
             "Run again after each completed rollout of the visualizer; runs are then named <runId>.rev<revision>."
         ),
     )
+    gate: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the run gates the resource (default: true when targets are set): while it is pending or "
+            "running the resource is Reconciling (Argo CD Progressing), a missed target makes it Stalled (Argo CD "
+            "Degraded, kstatus Failed). False: results only inform."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.concurrency > self.requests:
+            raise ValueError("concurrency: concurrency must not exceed requests")
+        if self.gate and self.targets is None:
+            raise ValueError("gate: gate needs targets to gate on")
+        return self
+
+    @property
+    def gating(self) -> bool:
+        """Whether runs gate the resource: ``gate`` if set, else whether there are targets."""
+        return self.gate if self.gate is not None else self.targets is not None
 
 
 class ModelVisualizerSpec(_Model):
@@ -333,8 +512,13 @@ class ModelVisualizerSpec(_Model):
     service: ServiceSpec = Field(
         default_factory=ServiceSpec, description="How the visualizer is exposed.", json_schema_extra={"default": {}}
     )
+    ingress: IngressSpec | None = Field(default=None, description="An Ingress for the visualizer (optional).")
     image: str = Field(
-        default=DEFAULT_IMAGE, description="Container image of the visualizer.", min_length=1, max_length=512
+        default=DEFAULT_IMAGE,
+        description="Container image of the visualizer: [registry[:port]/]path[:tag][@digest], no spaces.",
+        min_length=1,
+        max_length=512,
+        pattern=IMAGE_REFERENCE,
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
         default=None, description="Image pull policy of the visualizer container."
@@ -354,11 +538,29 @@ class ModelVisualizerSpec(_Model):
     suspend: bool = Field(default=False, description="Scale to zero and start no benchmark, keeping everything else.")
     benchmark: BenchmarkSpec | None = Field(default=None, description="Apache Bench load test of the visualizer.")
 
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("models: model names must be unique")
+        scaling = self.autoscaling
+        if (
+            scaling is not None
+            and self.replicas != 0
+            and not scaling.min_replicas <= self.replicas <= scaling.max_replicas
+        ):
+            raise ValueError(
+                "replicas: replicas must lie within autoscaling.minReplicas..maxReplicas (or be 0 to scale to zero)"
+            )
+        return self
+
 
 class Condition(_Model):
     """A status condition following the Kubernetes API conventions."""
 
-    type: str = Field(description="Ready, Progressing, Degraded or BenchmarkPassed.", max_length=316)
+    type: str = Field(
+        description="Ready, Progressing, Degraded, Stalled, Reconciling or BenchmarkPassed.", max_length=316
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="Machine-readable CamelCase reason.", max_length=1024)
     message: str = Field(default="", description="Human-readable detail.", max_length=32768)
@@ -374,6 +576,7 @@ class BenchmarkStatus(_Model):
     model_config = ConfigDict(extra="ignore")
 
     run_id: str = Field(description="The spec.benchmark.runId this run belongs to.")
+    scenario: str | None = Field(default=None, description="What was loaded: page, health or predict.")
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(description="Where the run is.")
     reason: str | None = Field(default=None, description="Why it failed, CamelCase.")
     message: str | None = Field(default=None, description="Summary or error.")
@@ -402,7 +605,7 @@ class ModelVisualizerStatus(_Model):
     observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing, Degraded, BenchmarkPassed.",
+        description="Ready, Progressing, Degraded, Stalled, Reconciling, BenchmarkPassed.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     replicas: int | None = Field(default=None, description="Pods of the current Deployment.")
@@ -413,6 +616,7 @@ class ModelVisualizerStatus(_Model):
     url: str | None = Field(default=None, description="Where to open the visualizer (in-cluster, or external).")
     internal_url: str | None = Field(default=None, description="In-cluster URL of the Service.")
     external_url: str | None = Field(default=None, description="External URL once a load balancer has an address.")
+    ingress_url: str | None = Field(default=None, description="URL of the Ingress once its controller has an address.")
     benchmark: BenchmarkStatus | None = Field(default=None, description="The latest benchmark run.")
     benchmark_history: list[BenchmarkStatus] = Field(
         default_factory=list, description="Earlier runs, newest first (at most 10).", max_length=10

@@ -16,6 +16,7 @@ from . import kube, metrics
 from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
 from .builders import Owner
 from .builders.job import build_benchmark_job
+from .failures import classify, is_api_failure
 from .status import condition, merge_conditions, now_iso
 
 __all__ = ["HISTORY_LIMIT", "Step", "benchmark_status", "judge", "next_step", "outcome"]
@@ -32,6 +33,7 @@ _FIGURES = {
     "complete": "completeRequests",
     "failed": "failedRequests",
     "non2xx": "non2xxResponses",
+    "scenario": "scenario",
 }
 
 
@@ -154,8 +156,9 @@ def _termination_message(pod: dict[str, Any] | None) -> str:
 
 
 def _summary(result: dict[str, Any]) -> str:
+    scenario = f"{result['scenario']}: " if result.get("scenario") else ""
     return (
-        f"{result.get('rps')} requests/s, p50 {result.get('p50Ms')} ms, p90 {result.get('p90Ms')} ms, "
+        f"{scenario}{result.get('rps')} requests/s, p50 {result.get('p50Ms')} ms, p90 {result.get('p90Ms')} ms, "
         f"p99 {result.get('p99Ms')} ms, {result.get('failedRequests', 0)} failed"
     )
 
@@ -226,15 +229,39 @@ def benchmark_status(
     elif step.action == "start" and bench is not None and step.run_id:
         manifest = build_benchmark_job(owner, spec, bench, step.run_id)
         name = manifest["metadata"]["name"]
-        if kube.get("batch/v1", "Job", owner.namespace, name) is None:
-            kube.apply(manifest)
-            emit(body, "Normal", "BenchmarkStarted", f"Started benchmark {step.run_id} as Job {name}")
+        try:
+            if kube.get("batch/v1", "Job", owner.namespace, name) is None:
+                kube.apply(manifest)
+                emit(body, "Normal", "BenchmarkStarted", f"Started benchmark {step.run_id} as Job {name}")
+        except Exception as exc:
+            failure = classify(exc, f"Job {name}") if is_api_failure(exc) else None
+            if failure is None or failure.transient:
+                raise  # a transient refusal is retried with backoff by the reconcile
+            # Refused for good (quota, admission, RBAC): this run cannot happen; it fails with the server's words.
+            return _finish(
+                owner=owner,
+                bench=bench,
+                body=body,
+                status=status,
+                history=history,
+                emit=emit,
+                finished={
+                    "runId": step.run_id,
+                    "scenario": bench.scenario,
+                    "phase": "Failed",
+                    "reason": failure.reason,
+                    "message": failure.message[:1024],
+                    "completedAt": now_iso(),
+                },
+                keep=set(),
+            )
+        # A new run replaces the object whole: no figure of the previous run stays beside the new runId.
         updates["benchmark"] = {
             "runId": step.run_id,
+            "scenario": bench.scenario,
             "phase": "Running",
             "jobName": name,
             "startedAt": now_iso(),
-            "message": f"{bench.requests} requests, concurrency {bench.concurrency}",
         }
         updates["conditions"] = merge_conditions(
             status["conditions"],
@@ -248,26 +275,58 @@ def benchmark_status(
         if result is not None:
             finished = {
                 "runId": current["runId"],
+                **({"scenario": current["scenario"]} if current.get("scenario") else {}),
                 "jobName": name,
                 "startedAt": current.get("startedAt"),
                 "completedAt": now_iso(),
                 **result,
             }
-            passed, reason, message = judge(bench.targets if bench else None, finished)
-            finished["passed"] = passed
-            updates["benchmark"] = finished
-            updates["benchmarkHistory"] = [finished, *history][:HISTORY_LIMIT]
-            updates["conditions"] = merge_conditions(
-                status["conditions"],
-                [condition("BenchmarkPassed", passed, reason, message, generation)],
-                now_iso(),
+            return _finish(
+                owner=owner,
+                bench=bench,
+                body=body,
+                status=status,
+                history=history,
+                emit=emit,
+                finished=finished,
+                keep={name},
             )
-            kind = "Normal" if finished["phase"] == "Succeeded" and passed is not False else "Warning"
-            emit(body, kind, f"Benchmark{finished['phase']}", f"{finished['runId']}: {finished['message']}; {message}")
-            if finished.get("rps") is not None:
-                metrics.BENCHMARK_RPS.labels(owner.namespace, owner.name).set(finished["rps"])
-            if finished.get("p99Ms") is not None:
-                metrics.BENCHMARK_P99.labels(owner.namespace, owner.name).set(finished["p99Ms"])
-            if bench is not None:
-                _prune(owner, bench, {name})
+    return updates
+
+
+def _finish(
+    *,
+    owner: Owner,
+    bench: BenchmarkSpec | None,
+    body: dict[str, Any],
+    status: dict[str, Any],
+    history: list[dict[str, Any]],
+    emit: Any,
+    finished: dict[str, Any],
+    keep: set[str],
+) -> dict[str, Any]:
+    """Status updates for a run that ended: its figures, its verdict, history, an Event, metrics, pruning."""
+    generation = status["observedGeneration"]
+    passed, reason, message = judge(bench.targets if bench else None, finished)
+    finished = {k: v for k, v in finished.items() if v is not None}
+    finished["passed"] = passed
+    if passed is None:
+        finished.pop("passed")
+    updates: dict[str, Any] = {
+        "benchmark": finished,
+        "benchmarkHistory": [finished, *history][:HISTORY_LIMIT],
+        "conditions": merge_conditions(
+            status["conditions"],
+            [condition("BenchmarkPassed", passed, reason, message, generation)],
+            now_iso(),
+        ),
+    }
+    kind = "Normal" if finished["phase"] == "Succeeded" and passed is not False else "Warning"
+    emit(body, kind, f"Benchmark{finished['phase']}", f"{finished['runId']}: {finished['message']}; {message}")
+    if finished.get("rps") is not None:
+        metrics.BENCHMARK_RPS.labels(owner.namespace, owner.name).set(finished["rps"])
+    if finished.get("p99Ms") is not None:
+        metrics.BENCHMARK_P99.labels(owner.namespace, owner.name).set(finished["p99Ms"])
+    if bench is not None:
+        _prune(owner, bench, keep)
     return updates

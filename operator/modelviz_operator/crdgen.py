@@ -25,9 +25,12 @@ from .api import (
     ModelVisualizerStatus,
 )
 
-__all__ = ["CRD_PATH", "build_crd", "main", "render_crd"]
+__all__ = ["CHART_CRD_PATH", "CRD_PATH", "build_crd", "main", "render_crd"]
 
-CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.{GROUP}.yaml"
+_ROOT = Path(__file__).resolve().parents[2]
+CRD_PATH = _ROOT / "crds" / f"{PLURAL}.{GROUP}.yaml"
+# The Helm chart's copy (a chart cannot read files outside itself, and helm warns about symbolic links).
+CHART_CRD_PATH = _ROOT / "deploy" / "helm" / "modelviz" / "files" / f"{PLURAL}.{GROUP}.yaml"
 
 _KEEP = {
     "type",
@@ -62,12 +65,18 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             return _structural({**variants[0], **rest}, defs)
         if sorted(v.get("type", "") for v in variants) == ["integer", "string"]:
             either = {k: v for k, v in rest.items() if k in _KEEP and k != "default"}
+            for variant in variants:  # a length bound on the string form applies to the string only
+                either.update({k: v for k, v in variant.items() if k in ("maxLength", "pattern")})
             either["x-kubernetes-int-or-string"] = True
             return either
         raise ValueError(f"cannot express anyOf {variants} structurally")
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _KEEP or key.startswith("x-kubernetes-"):
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema 2020-12 (pydantic) gives the bound itself; OpenAPI v3.0 (the CRD) a flag on the bound.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+        elif key in _KEEP or key.startswith("x-kubernetes-"):
             out[key] = value
         elif key == "const":
             out["enum"] = [value]
@@ -112,6 +121,7 @@ def build_crd() -> dict[str, Any]:
         ("Ready", "integer", ".status.readyReplicas", "Pods ready to serve", 0),
         ("Status", "string", '.status.conditions[?(@.type=="Ready")].reason', "Why it is (not) ready", 0),
         ("URL", "string", ".status.url", "Where to open the visualizer", 0),
+        ("Scenario", "string", ".status.benchmark.scenario", "What the latest benchmark loaded", 0),
         ("RPS", "number", ".status.benchmark.rps", "Requests/s of the latest benchmark", 0),
         ("P99", "number", ".status.benchmark.p99Ms", "p99 latency (ms) of the latest benchmark", 0),
         ("Bench", "string", ".status.benchmark.phase", "Phase of the latest benchmark", 1),
@@ -173,22 +183,26 @@ def render_crd() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelviz crd", description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the committed CRD is stale")
-    parser.add_argument("--output", type=Path, default=CRD_PATH)
+    parser.add_argument("--output", type=Path, help=f"one file to write (default: {CRD_PATH} and the chart's copy)")
     args = parser.parse_args(argv)
     text = render_crd()
+    outputs = [args.output] if args.output else [CRD_PATH, CHART_CRD_PATH]
     if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            diff = difflib.unified_diff(
-                current.splitlines(), text.splitlines(), str(args.output), "generated", lineterm=""
-            )
-            print("\n".join(list(diff)[:80]), file=sys.stderr)
-            print(f"{args.output} is stale: run `modelviz crd`", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
+        stale = 0
+        for output in outputs:
+            current = output.read_text() if output.exists() else ""
+            if current != text:
+                diff = difflib.unified_diff(
+                    current.splitlines(), text.splitlines(), str(output), "generated", lineterm=""
+                )
+                print("\n".join(list(diff)[:80]), file=sys.stderr)
+                print(f"{output} is stale: run `modelviz crd`", file=sys.stderr)
+                stale += 1
+        return 1 if stale else 0
+    for output in outputs:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        print(f"wrote {output}")
     return 0
 
 

@@ -104,5 +104,6 @@ for _group, _version, _plural in (
     ("batch", "v1", "jobs"),
     ("autoscaling", "v2", "horizontalpodautoscalers"),
     ("policy", "v1", "poddisruptionbudgets"),
+    ("networking.k8s.io", "v1", "ingresses"),  # also brings the controller's address into status.url
 ):
     kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"child-{_plural}")(_owner_changed)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
     "BENCHMARK_P99",
+    "BENCHMARK_PASSED",
     "BENCHMARK_RPS",
+    "CONDITION",
     "RECONCILES",
     "RECONCILE_ERRORS",
     "RECONCILE_SECONDS",
+    "forget",
+    "observe_status",
     "serve",
 ]
 
@@ -32,6 +38,52 @@ RECONCILE_SECONDS = Histogram(
 )
 BENCHMARK_RPS = Gauge("modelviz_benchmark_rps", "Requests/s of the latest benchmark.", ["namespace", "name"])
 BENCHMARK_P99 = Gauge("modelviz_benchmark_p99_ms", "p99 latency (ms) of the latest benchmark.", ["namespace", "name"])
+BENCHMARK_PASSED = Gauge(
+    "modelviz_benchmark_passed",
+    "1 when the latest benchmark met its targets, 0 when it missed them (absent without targets or result).",
+    ["namespace", "name"],
+)
+# One series per condition type and status, 1 for the current status (kube-state-metrics' style), so alerts can say
+# "Degraded for 10 minutes" without parsing the status.
+CONDITION = Gauge(
+    "modelviz_condition",
+    "1 when the ModelVisualizer's condition has this status, else 0.",
+    ["namespace", "name", "type", "status"],
+)
+_STATUSES = ("True", "False", "Unknown")
+_GAUGES = (BENCHMARK_RPS, BENCHMARK_P99, BENCHMARK_PASSED)
+_condition_types: dict[tuple[str, str], set[str]] = {}  # what forget() must remove
+
+
+def observe_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Gauges from the status as written, so they are right after an operator restart too."""
+    for cond in status.get("conditions") or []:
+        _condition_types.setdefault((namespace, name), set()).add(cond["type"])
+        for value in _STATUSES:
+            CONDITION.labels(namespace, name, cond["type"], value).set(1 if cond.get("status") == value else 0)
+    bench = status.get("benchmark") or {}
+    if bench.get("rps") is not None:
+        BENCHMARK_RPS.labels(namespace, name).set(bench["rps"])
+    if bench.get("p99Ms") is not None:
+        BENCHMARK_P99.labels(namespace, name).set(bench["p99Ms"])
+    if isinstance(bench.get("passed"), bool):
+        BENCHMARK_PASSED.labels(namespace, name).set(1 if bench["passed"] else 0)
+    elif bench.get("phase") in ("Succeeded", "Failed"):
+        _remove(BENCHMARK_PASSED, (namespace, name))
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop a deleted resource's gauges (counters stay: Prometheus expects them not to vanish mid-series)."""
+    for gauge in _GAUGES:
+        _remove(gauge, (namespace, name))
+    for kind in _condition_types.pop((namespace, name), set()):
+        for value in _STATUSES:
+            _remove(CONDITION, (namespace, name, kind, value))
+
+
+def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
+    with contextlib.suppress(KeyError):  # never set
+        gauge.remove(*labels)
 
 
 def serve() -> int | None:

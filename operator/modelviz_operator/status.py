@@ -1,7 +1,9 @@
 """Status derived from the children's real state (pure: objects in, status dict out).
 
-Conditions follow the Kubernetes API conventions and kstatus: Ready, Progressing and Degraded, each with
-observedGeneration and a lastTransitionTime that moves only when the condition's status changes.
+Conditions follow the Kubernetes API conventions: Ready, Progressing and Degraded, each with observedGeneration and
+a lastTransitionTime that moves only when the condition's status changes. Beside them, :func:`gitops_conditions`
+adds kstatus' two abnormal-true conditions (what Flux, kpt and the Argo CD check read): ``Reconciling`` (still
+converging: a rollout, pods starting, a gating benchmark, a retry) and ``Stalled`` (waiting will not help).
 """
 
 from __future__ import annotations
@@ -13,8 +15,21 @@ from typing import Any
 
 from .api import ModelVisualizerSpec
 from .builders import Owner, desired_replicas, internal_url, selector_labels
+from .failures import Failure
 
-__all__ = ["Problem", "condition", "derive_status", "merge_conditions", "now_iso", "selector_string"]
+__all__ = [
+    "CONDITION_ORDER",
+    "Problem",
+    "condition",
+    "derive_status",
+    "failure_conditions",
+    "gitops_conditions",
+    "merge_conditions",
+    "now_iso",
+    "selector_string",
+]
+
+CONDITION_ORDER = ("Ready", "Progressing", "Degraded", "Stalled", "Reconciling", "BenchmarkPassed")
 
 # Waiting reasons that mean a pod will not become ready by itself.
 _BROKEN_WAITING = {
@@ -63,7 +78,7 @@ def merge_conditions(
         before = old.get(cond["type"])
         stamp = before.get("lastTransitionTime") if before and before.get("status") == cond["status"] else None
         merged[cond["type"]] = {**cond, "lastTransitionTime": stamp or now}
-    order = ["Ready", "Progressing", "Degraded", "BenchmarkPassed"]
+    order = CONDITION_ORDER
     return sorted(merged.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
 
 
@@ -190,3 +205,76 @@ def derive_status(
         "externalUrl": external,
     }
     return status
+
+
+def _by_type(conditions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in conditions if c.get("type")}
+
+
+def failure_conditions(
+    conditions: Sequence[dict[str, Any]], failures: Sequence[Failure], generation: int | None, now: str
+) -> list[dict[str, Any]]:
+    """Conditions with the API server's refusals folded in: a permanent one makes the resource Degraded (reason and
+    the server's message), a transient one leaves Degraded alone (gitops_conditions makes it Reconciling)."""
+    permanent = [f for f in failures if not f.transient]
+    if not permanent:
+        return list(conditions)
+    text = "; ".join(f.message for f in permanent)
+    fresh = [condition("Degraded", True, permanent[0].reason, text, generation)]
+    ready = _by_type(conditions).get("Ready")
+    if ready is not None and ready.get("status") == "True":
+        # The last accepted children still serve; say that the current spec is not what they run.
+        note = f"{ready.get('message', '')}; but {text}"
+        fresh.append(condition("Ready", True, str(ready.get("reason")), note, generation))
+    return merge_conditions(conditions, fresh, now)
+
+
+def gitops_conditions(
+    conditions: Sequence[dict[str, Any]],
+    *,
+    spec: ModelVisualizerSpec | None,
+    benchmark: dict[str, Any] | None,
+    failures: Sequence[Failure],
+    generation: int | None,
+    now: str,
+) -> list[dict[str, Any]]:
+    """``Stalled`` and ``Reconciling`` derived from the other conditions, the latest run and the failures.
+
+    Stalled wins: kstatus reads the first of the two that is True, so they are never True together.
+    """
+    by_type = _by_type(conditions)
+    degraded, ready, progressing = by_type.get("Degraded"), by_type.get("Ready"), by_type.get("Progressing")
+    passed = by_type.get("BenchmarkPassed")
+    gate = spec is not None and spec.benchmark is not None and spec.benchmark.gating and not spec.suspend
+    run = benchmark or {}
+    run_name = f"benchmark {run.get('runId')}" if run.get("runId") else "benchmark"
+
+    stalled: tuple[str, str] | None = None
+    if degraded is not None and degraded.get("status") == "True":
+        stalled = (str(degraded.get("reason")), str(degraded.get("message", "")))
+    elif gate and run.get("phase") in ("Succeeded", "Failed") and passed and passed.get("status") == "False":
+        why = "BenchmarkTargetMissed" if passed.get("reason") == "TargetMissed" else "BenchmarkFailed"
+        stalled = (why, f"{run_name} gates this resource and did not pass: {passed.get('message', '')}")
+
+    reconciling: tuple[str, str] | None = None
+    transient = [f for f in failures if f.transient]
+    if stalled is None:
+        if transient:
+            reconciling = (transient[0].reason, "retrying: " + "; ".join(f.message for f in transient))
+        elif progressing is not None and progressing.get("status") == "True":
+            reconciling = (str(progressing.get("reason")), str(progressing.get("message", "")))
+        elif ready is not None and ready.get("status") != "True" and ready.get("reason") != "Suspended":
+            reconciling = (str(ready.get("reason")), str(ready.get("message", "")))
+        elif gate and run.get("phase") in ("Pending", "Running"):
+            why = "BenchmarkPending" if run["phase"] == "Pending" else "BenchmarkRunning"
+            reconciling = (why, f"{run_name} gates this resource and is {run['phase'].lower()}")
+
+    fresh = [
+        condition("Stalled", True, *stalled, generation)
+        if stalled
+        else condition("Stalled", False, "AsExpected", "", generation),
+        condition("Reconciling", True, *reconciling, generation)
+        if reconciling
+        else condition("Reconciling", False, "Reconciled", "", generation),
+    ]
+    return merge_conditions(conditions, fresh, now)

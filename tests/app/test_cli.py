@@ -55,3 +55,14 @@ def test_prepare_is_idempotent_and_fast_when_cached():
     for variant in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"):
         assert f"{variant} ready (tflite)" in second.stdout
     assert elapsed < 90, second.stdout
+
+
+def test_serve_refuses_bad_batching_settings(capsys, monkeypatch):
+    # Set through monkeypatch first, so that what serve writes into the environment is undone afterwards.
+    monkeypatch.setenv("MODELVIZ_BATCH_MAX_SIZE", "32")
+    monkeypatch.setenv("MODELVIZ_BATCH_MAX_WAIT_MS", "5")
+    assert main(["serve", "--batch-max-size", "0"]) == 2
+    assert "MODELVIZ_BATCH_MAX_SIZE must be between 1 and 1024" in capsys.readouterr().err
+    monkeypatch.setenv("MODELVIZ_BATCH_MAX_SIZE", "32")
+    assert main(["serve", "--batch-max-wait-ms", "-1"]) == 2
+    assert "MODELVIZ_BATCH_MAX_WAIT_MS" in capsys.readouterr().err

@@ -174,6 +174,20 @@ def test_lite2_package_error_is_clear(monkeypatch, tmp_path):
         load_catalog("l2", "efficientnet-lite2", None, tmp_path)
 
 
+def test_without_tensorflow_keras_models_say_what_to_install(tmp_path, monkeypatch):
+    """The served image leaves TensorFlow out: a model that needs Keras names the extra, not a bare ImportError."""
+    monkeypatch.setitem(sys.modules, "keras", None)  # `import keras` raises ImportError
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "mobilenet_v2.weights.h5").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match=r"needs TensorFlow.*modelviz\[tensorflow\].*EXTRAS=app,tensorflow"):
+        load_catalog("mobile", "mobilenet_v2", None, tmp_path)
+    model, labels = tmp_path / "mine.keras", tmp_path / "labels.txt"
+    model.write_bytes(b"x")
+    labels.write_text("a\n")
+    with pytest.raises(ModelLoadError, match=r"cannot load .*needs TensorFlow"):
+        load_file_model("mine", model, labels)
+
+
 def test_file_model_errors(tiny, tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_file_model("x", tmp_path / "none.keras", tiny.labels)

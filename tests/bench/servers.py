@@ -120,6 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise ValueError(b)
 
+    def do_POST(self) -> None:
+        # The predict scenario's POST: read the body, then behave as for GET.
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True

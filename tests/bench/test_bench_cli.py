@@ -66,3 +66,12 @@ def test_usage_errors(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2
+
+
+@requires_ab
+def test_scenario_through_the_modelviz_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve("ok") as url:
+        code = cli.main([url, "--scenario", "health", "-n", "10", "-c", "2", "--wait", "5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "scenario    health" in out and "/_stcore/health" in out

@@ -268,3 +268,40 @@ def test_encode_caps_at_4_kib_and_stays_json() -> None:
     back = json.loads(text)
     assert (back["ok"], back["reason"], back["complete"]) == (False, "AbFailed", 7)
     assert back["stderrTail"] in ("", "...the end") or back["stderrTail"].endswith("the end")
+
+
+def test_scenario_urls() -> None:
+    assert runner.scenario_url("http://svc.ns:80", "page") == "http://svc.ns:80/"
+    assert runner.scenario_url("http://svc.ns:80/per_class", "page") == "http://svc.ns:80/per_class"
+    assert runner.scenario_url("http://svc.ns:80", "health") == "http://svc.ns:80/_stcore/health"
+    assert runner.scenario_url("http://svc.ns:80/", "predict") == "http://svc.ns:80/api/v1/predict"
+    assert runner.scenario_url("http://h/base/", "predict") == "http://h/base/api/v1/predict"
+    assert runner.scenario_url("http://h/api/v1/predict", "predict") == "http://h/api/v1/predict"
+    with pytest.raises(ValueError, match="unknown scenario"):
+        runner.scenario_url("http://h/", "stress")
+
+
+def test_predict_scenario_posts_the_shipped_sample_photo() -> None:
+    config = runner.parse_args(["--url", "http://h:1", "--scenario", "predict", "-n", "4", "-c", "2"])
+    assert config.url == "http://h:1/api/v1/predict" and config.post_file == runner.SAMPLE_IMAGE
+    assert runner.SAMPLE_IMAGE.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG, inside the package
+    command = runner.build_ab_command(config, "ab")
+    assert command[command.index("-p") + 1] == str(runner.SAMPLE_IMAGE)
+    assert command[command.index("-T") + 1] == "image/jpeg" and command[-1] == config.url
+    assert "-l" in command  # each answer has its own length
+    assert "-p" not in runner.build_ab_command(runner.parse_args(["--url", "http://h", "--scenario", "health"]))
+
+
+@requires_ab
+def test_predict_scenario_end_to_end_reports_the_scenario(tmp_path: Path) -> None:
+    body = tmp_path / "image.bin"
+    body.write_bytes(b"\x89PNG fake")
+    with serve("varylength") as url:
+        code, result, _ = run_bench(["--url", url, "--scenario", "predict", "--post-file", str(body), "-n", "20",
+                                     "-c", "2", "--wait", "5", "--output", str(tmp_path / "out")])  # fmt: skip
+    assert code == 0, result
+    assert result["scenario"] == "predict" and result["url"].endswith("/api/v1/predict")
+    assert result["complete"] == 20
+    code, result, _ = run_bench(["--url", "http://127.0.0.1:9", "--scenario", "predict", "--post-file",
+                                 str(tmp_path / "missing.jpg"), "--wait", "0"])  # fmt: skip
+    assert result["reason"] == "InvalidArguments" and "missing.jpg" in result["message"]

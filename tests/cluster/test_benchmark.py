@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 @pytest.fixture(scope="session")
 def streamlit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The visualizer served locally by ``streamlit run`` (the same command the pods run)."""
+    """The visualizer served locally by ``modelviz app serve`` (the same command the pods run)."""
     from modelviz_cluster.cluster import free_port
 
     port = free_port()
@@ -50,7 +50,8 @@ def streamlit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             return proc.poll() is not None
 
     try:
-        wait_for(healthy, timeout=90, what="streamlit to serve", explain=lambda: log.read_text(errors="replace"))
+        # The models load before the server listens (converted weights come from `modelviz app prepare`'s cache).
+        wait_for(healthy, timeout=180, what="streamlit to serve", explain=lambda: log.read_text(errors="replace"))
         assert proc.poll() is None, log.read_text(errors="replace")
         yield f"127.0.0.1:{port}"
     finally:
@@ -108,6 +109,40 @@ def test_benchmark_run_lands_in_status_columns_and_events(
     obj = finished(kubectl, namespace, "bench", "r2", operator)
     assert [h["runId"] for h in obj["status"]["benchmarkHistory"]] == ["r2", "r1"]
     wait_for(lambda: len(jobs(kubectl, namespace)) == 1, timeout=30, what="the older Job to be pruned (keepJobs 1)")
+
+
+def _predicted_images(base: str) -> float:
+    with urllib.request.urlopen(f"http://{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    name = "modelviz_app_predicted_images_total{"
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_predict_scenario_measures_inference_into_status(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str, streamlit_url: str
+) -> None:
+    """scenario predict: the Job POSTs the runner's sample photo to /api/v1/predict; every request is a real
+    inference by the app's models, and status, columns and events name the scenario."""
+    map_service(cluster, "infer", namespace, streamlit_url)
+    before = _predicted_images(streamlit_url)
+    spec = {"runId": "p1", "scenario": "predict", "requests": 200, "concurrency": 8, "targets": {"maxP99Ms": 60000}}
+    kubectl.apply(visualizer("infer", benchmark=spec), namespace)
+    obj = finished(kubectl, namespace, "infer", "p1", operator)
+    bench = obj["status"]["benchmark"]
+    assert bench["phase"] == "Succeeded", bench
+    assert bench["scenario"] == "predict" and bench["message"].startswith("predict: ")
+    assert bench["completeRequests"] == 200 and bench["failedRequests"] == 0 and bench["rps"] > 0
+    assert bench["p99Ms"] >= bench["p50Ms"] > 0 and bench["passed"] is True
+    # demo.yaml has two models and the request names none: each request ran both (plus the runner's warm-up probe
+    # is a GET, which predicts nothing).
+    assert _predicted_images(streamlit_url) - before >= 2 * 200
+    (job,) = jobs(kubectl, namespace)
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--scenario") + 1] == "predict"
+    table = kubectl("get", "mviz", "infer", "-n", namespace).stdout
+    assert "SCENARIO" in table.splitlines()[0] and "predict" in table.split()
+    described = kubectl("describe", "mviz", "infer", "-n", namespace).stdout
+    assert "p1: predict: " in described
 
 
 def test_missed_target_flips_benchmark_passed(

@@ -31,7 +31,14 @@ ARGO_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "
 # anything else is an error, so a typo or a string/math/os call fails here instead of quietly yielding nil (or
 # working) in one runtime and not the other. The real globals stay untouched because lupa itself needs them.
 RUNNER = """
-function(source, object)
+function(source, object, open)
+  if open then
+    -- useOpenLibs (and Argo CD's built-in checks): every library is there, obj is one more global.
+    local env = setmetatable({obj = object}, {__index = _G})
+    local chunk = assert(loadstring(source, "=health.lua"))
+    setfenv(chunk, env)
+    return chunk()
+  end
   local allowed = {
     "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "print", "rawequal", "rawget",
     "rawset", "select", "setmetatable", "tonumber", "tostring", "type", "unpack", "xpcall", "table", "_VERSION",
@@ -75,10 +82,11 @@ def to_lua(runtime: Any, value: Any) -> Any:
     raise TypeError(f"no JSON equivalent for {value!r}")
 
 
-def run_health(obj: dict[str, Any], script: str | None = None) -> dict[str, Any]:
+def run_health(obj: dict[str, Any], script: str | None = None, open_libs: bool = False) -> dict[str, Any]:
+    """Argo CD's verdict on obj: closed libraries (Argo CD's default for custom checks) or open (useOpenLibs)."""
     runtime = lua51.LuaRuntime(register_eval=False, register_builtins=False)
     runner = runtime.eval(RUNNER)
-    result = runner(SCRIPT.read_text() if script is None else script, to_lua(runtime, obj))
+    result = runner(SCRIPT.read_text() if script is None else script, to_lua(runtime, obj), open_libs)
     assert lua51.lua_type(result) == "table", f"the script returned {result!r}, not a table"
     return {key: result[key] for key in ("status", "message")}
 
@@ -91,13 +99,15 @@ def load_cases() -> list[dict[str, Any]]:
 CASES = load_cases()
 
 
+@pytest.mark.parametrize("libraries", ["closed", "open"])
 @pytest.mark.parametrize("case", CASES, ids=[Path(case["inputPath"]).stem for case in CASES])
-def test_health_case(case: dict[str, Any]) -> None:
+def test_health_case(case: dict[str, Any], libraries: str) -> None:
     obj = yaml.safe_load((ARGOCD / case["inputPath"]).read_text())
     assert obj["apiVersion"] == "modelviz.io/v1alpha1" and obj["kind"] == "ModelVisualizer"
     expected = case["healthStatus"]
     assert expected["status"] in ARGO_STATUSES
-    assert run_health(obj) == {"status": expected["status"], "message": expected["message"]}
+    got = run_health(obj, open_libs=libraries == "open")
+    assert got == {"status": expected["status"], "message": expected["message"]}
 
 
 def test_every_testdata_file_has_a_case() -> None:
@@ -152,6 +162,7 @@ def test_script_returns_a_known_status_for_junk() -> None:
     ]
     for obj in junk:
         assert run_health(obj)["status"] in ARGO_STATUSES
+        assert run_health(obj, open_libs=True)["status"] in ARGO_STATUSES
 
 
 def test_configmap_inlines_the_script_byte_for_byte() -> None:

@@ -159,6 +159,15 @@ def builders(path: Path) -> list[Stage]:
     return stages_of(path)[:-1]
 
 
+def root_base(path: Path, stage: Stage) -> str:
+    """The image a stage starts from, following ``FROM <earlier stage>``."""
+    by_name = {s.name: s for s in stages_of(path) if s.name}
+    base = stage.base
+    while base in by_name:
+        base = by_name[base].base
+    return base
+
+
 def shell_commands(run: str) -> list[list[str]]:
     """A RUN line split into simple commands at &&, ||, ;, | and redirections, each as words; quotes respected."""
     lexer = shlex.shlex(run, posix=True, punctuation_chars=True)
@@ -182,9 +191,11 @@ def apt_packages(stage: Stage) -> set[str]:
 
 
 def pip_extras(path: Path) -> set[str]:
-    """Extras a Dockerfile installs: ``.[name]`` and ``['optional-dependencies']['name']``."""
+    """Extras a Dockerfile installs: ``.[name]``, ``['optional-dependencies']['name']`` and the default of an
+    ``EXTRAS`` build argument (``.[${EXTRAS}]``)."""
     text = path.read_text()
-    extras = {e.strip() for group in re.findall(r"\.\[([\w,\s-]+)\]", text) for e in group.split(",")}
+    groups = re.findall(r"\.\[([\w,\s-]+)\]", text) + re.findall(r"^ARG EXTRAS=([\w,-]+)$", text, re.MULTILINE)
+    extras = {e.strip() for group in groups for e in group.split(",")}
     return extras | set(re.findall(r"\['optional-dependencies'\]\['([\w-]+)'\]", text))
 
 
@@ -312,7 +323,7 @@ def test_multi_stage_with_slim_final_base(path: Path) -> None:
     image_python = tuple(int(n) for n in re.findall(r"\d+", base)[:2])
     assert image_python >= (int(required.group(1)), int(required.group(2)))
     for stage in builders(path):
-        assert stage.base == base, "builder and final stage share a base, so the venv's interpreter path matches"
+        assert root_base(path, stage) == base, "every stage shares the base, so the venv's interpreter path matches"
     copied = [i for i in final(path).all("COPY") if i.flags.get("from")]
     assert {"/opt/venv"} <= {i.args.split()[0] for i in copied}, "the venv comes from the builder"
 
@@ -372,13 +383,17 @@ def test_oci_labels(path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("path", "extra", "packages"),
-    [(OPERATOR, "operator", {"operator", "bench", "cli"}), (APP, "app", {"visualizer", "cli"})],
+    [
+        (OPERATOR, {"operator"}, {"operator", "bench", "cli"}),
+        # tensorflow only in the builder stage, which prepares the models.
+        (APP, {"app", "tensorflow"}, {"visualizer", "cli"}),
+    ],
     ids=["operator", "app"],
 )
-def test_installs_its_extra_and_packages(path: Path, extra: str, packages: set[str]) -> None:
+def test_installs_its_extra_and_packages(path: Path, extra: set[str], packages: set[str]) -> None:
     extras = pip_extras(path)
-    assert extras == {extra}, f"{path.name} installs extras {extras}"
-    assert extra in pyproject()["project"]["optional-dependencies"]
+    assert extras == extra, f"{path.name} installs extras {extras}"
+    assert extra <= set(pyproject()["project"]["optional-dependencies"])
     wheel_roots = {p.split("/")[0] for p in pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]}
     copied = {source.strip("/") for stage in builders(path) for source in copy_sources(stage)}
     copied_packages = copied & wheel_roots
@@ -455,3 +470,18 @@ def test_app_serves_on_8501_with_a_python_healthcheck() -> None:
     command = json.loads(healthcheck.args[len("CMD ") :])
     assert command[0] == "python", "the slim image has no curl or wget"
     assert "http://127.0.0.1:8501/_stcore/health" in command[-1]
+
+
+def test_app_serves_without_tensorflow() -> None:
+    """TensorFlow (the `tensorflow` extra) only where models are prepared; the served venv has LiteRT instead."""
+    extras = pyproject()["project"]["optional-dependencies"]
+    assert not any(d.startswith(("tensorflow", "keras")) for d in extras["app"]), extras["app"]
+    assert any(d.startswith("ai-edge-litert") for d in extras["app"])
+    assert any(d.startswith("tensorflow") for d in extras["tensorflow"])
+    defaults = set(re.findall(r"^ARG EXTRAS=(\S+)$", APP.read_text(), re.MULTILINE))
+    assert defaults == {"app"}, f"every stage's EXTRAS default must be the same: {defaults}"
+    (venv_copy,) = [i for i in final(APP).all("COPY") if i.args.split()[0] == "/opt/venv"]
+    by_name = {s.name: s for s in stages_of(APP)}
+    served = by_name[venv_copy.flags["from"]]
+    assert any(".[${EXTRAS}]" in run for run in served.run_commands()), served.run_commands()
+    assert not any("tensorflow" in run for run in served.run_commands())

@@ -68,11 +68,12 @@ KUBE_FIXED: dict[str, tuple[str, Need]] = {
 }
 # served() reads API discovery, which every authenticated user may (system:discovery): no rule needed.
 KUBE_NO_API = {"configure", "ApiException", "served"}
-OPTIONAL_CHILDREN = (("autoscaling/v2", "HorizontalPodAutoscaler"), ("policy/v1", "PodDisruptionBudget"))
+OPTIONAL_CHILDREN = CHILD_KINDS[3:]  # HorizontalPodAutoscaler, PodDisruptionBudget, Ingress
 # Calls whose (apiVersion, kind) is not written at the call site: (module, enclosing function, kube function) -> kinds.
 DYNAMIC_CALLS: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {
     ("reconcile", "_reconcile_locked", "get"): CHILD_KINDS,  # before apply, to tell created from updated
     ("reconcile", "_reconcile_locked", "apply"): CHILD_KINDS,
+    ("reconcile", "_get_quietly", "get"): CHILD_KINDS,  # a refused child: what is still there
     ("reconcile", "_reconcile_locked", "delete_owned"): OPTIONAL_CHILDREN,  # children.absent
     ("benchmark", "benchmark_status", "apply"): (("batch/v1", "Job"),),  # build_benchmark_job
 }
@@ -86,9 +87,9 @@ SCANNED = ("reconcile.py", "benchmark.py", "handlers.py", "status.py", "metrics.
 
 def group_resource(api_version: str, kind: str) -> tuple[str, str]:
     group = api_version.rpartition("/")[0]
-    # Every kind the operator touches has the regular plural (ConfigMap -> configmaps; no Policy -> policies).
+    # Every kind the operator touches has the regular plural (ConfigMap -> configmaps, Ingress -> ingresses).
     assert not kind.endswith("y"), f"irregular plural for {kind}: extend group_resource"
-    return group, f"{kind.lower()}s"
+    return group, f"{kind.lower()}es" if kind.endswith("s") else f"{kind.lower()}s"
 
 
 class _Calls(ast.NodeVisitor):
@@ -208,6 +209,8 @@ def test_code_needs_are_found() -> None:
         (GROUP, f"{PLURAL}/status", "patch"),
         ("policy", "poddisruptionbudgets", "delete"),
         ("autoscaling", "horizontalpodautoscalers", "watch"),
+        ("networking.k8s.io", "ingresses", "delete"),
+        ("networking.k8s.io", "ingresses", "watch"),
     ):
         assert expected in needs, expected
 
@@ -392,27 +395,33 @@ def test_operator_with_only_the_manifests_rbac_does_everything(
     with serve("ok") as url:
         map_service(cluster, "rbac", namespace, url.split("//", 1)[1].rstrip("/"))
         bench = {"requests": 20, "concurrency": 2, "keepJobs": 1, "targets": {"minRps": 0.001}}
-        # Two replicas with autoscaling: ConfigMap, Deployment, Service, HPA and PDB, then a benchmark.
+        # Two replicas with autoscaling and an Ingress: ConfigMap, Deployment, Service, HPA, PDB and Ingress, then a
+        # benchmark.
         scaled = visualizer(
-            "rbac", replicas=2, autoscaling={"minReplicas": 2, "maxReplicas": 3}, benchmark={**bench, "runId": "r1"}
+            "rbac",
+            replicas=2,
+            autoscaling={"minReplicas": 2, "maxReplicas": 3},
+            ingress={"host": "rbac.example.com"},
+            benchmark={**bench, "runId": "r1"},
         )
         kubectl.apply(scaled, namespace)
         # A claim that does not exist: looked up, reported as a problem.
         kubectl.apply(visualizer("claims", dataset={"path": "images", "claimName": "missing"}), namespace)
         first = wait_for(lambda: benchmark_done("r1"), timeout=90, what="benchmark r1", explain=explain)
         assert first["status"]["benchmark"]["phase"] == "Succeeded", first["status"]["benchmark"]
-        for kind in ("hpa", "pdb"):
+        for kind in ("hpa", "pdb", "ingress"):
             found = managers(kubectl, kind, "rbac", namespace)
             assert manager in found and "modelviz-operator" not in found, f"{kind}: {found}"
 
-        # One replica, no autoscaling: HPA and PDB are deleted; a second run, and the first Job is pruned.
+        # One replica, no autoscaling, no Ingress: HPA, PDB and Ingress are deleted; a second run, and the first Job
+        # is pruned.
         kubectl.apply(visualizer("rbac", replicas=1, benchmark={**bench, "runId": "r2"}), namespace)
         second = wait_for(lambda: benchmark_done("r2"), timeout=90, what="benchmark r2", explain=explain)
     assert second["status"]["benchmark"]["phase"] == "Succeeded", second["status"]["benchmark"]
     assert [h["runId"] for h in second["status"]["benchmarkHistory"]] == ["r2", "r1"]
     assert condition(second, "BenchmarkPassed")["status"] == "True"
     wait_for(lambda: len(jobs()) == 1, timeout=30, what="the r1 Job to be pruned", explain=explain)
-    for kind in ("hpa", "pdb"):
+    for kind in ("hpa", "pdb", "ingress"):
         wait_for(lambda k=kind: kubectl.get(k, "rbac", namespace) is None, timeout=30, what=f"{kind} deleted")
 
     claims = wait_for(

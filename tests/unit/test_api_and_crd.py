@@ -58,7 +58,7 @@ def test_crd_shape() -> None:
     assert spec["properties"]["models"]["x-kubernetes-list-map-keys"] == ["name"]
     assert "x-kubernetes-validations" in spec["properties"]["autoscaling"]
     limits = spec["properties"]["resources"]["properties"]["limits"]["additionalProperties"]
-    assert limits == {"x-kubernetes-int-or-string": True}
+    assert limits == {"maxLength": 64, "x-kubernetes-int-or-string": True}
 
 
 def test_replaced_apps_setup_is_expressible() -> None:

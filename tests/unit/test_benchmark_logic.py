@@ -42,6 +42,24 @@ def test_job_runs_the_runner_once_with_a_deadline() -> None:
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u1"
     assert benchmark_job_name(OWNER, "r1") == job["metadata"]["name"] != benchmark_job_name(OWNER, "r2")
     assert len(benchmark_job_name(Owner("x" * 63, "n", "u"), "y" * 63)) <= 63
+    assert command[command.index("--scenario") + 1] == "page"
+
+
+def test_scenarios_point_the_runner_at_the_app_root() -> None:
+    for scenario in ("predict", "health"):
+        s = spec(scenario=scenario, path="/ignored")
+        assert s.benchmark is not None
+        command = build_benchmark_job(OWNER, s, s.benchmark, "r1")["spec"]["template"]["spec"]["containers"][0][
+            "command"
+        ]
+        # The runner adds /api/v1/predict (POSTing its sample photo) or /_stcore/health to the app's root.
+        assert command[command.index("--url") + 1] == "http://viz.team.svc.cluster.local:8080/"
+        assert command[command.index("--scenario") + 1] == scenario
+    default = spec()
+    assert default.benchmark is not None and default.benchmark.scenario == "page"
+    ok = json.dumps({"ok": True, "scenario": "predict", "rps": 210.5, "p50Ms": 40, "p99Ms": 90, "complete": 500})
+    result = outcome(job("Complete"), pod(ok), was_running=True)
+    assert result is not None and result["scenario"] == "predict" and result["message"].startswith("predict: 210.5")
 
 
 def test_each_run_id_starts_once() -> None:

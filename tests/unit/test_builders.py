@@ -34,7 +34,10 @@ def test_every_child_is_owned_and_labelled() -> None:
     children = build_children(OWNER, spec(replicas=2))
     kinds = [m["kind"] for m in children.apply]
     assert kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
-    assert children.absent == (("autoscaling/v2", "HorizontalPodAutoscaler", "viz"),)
+    assert children.absent == (
+        ("autoscaling/v2", "HorizontalPodAutoscaler", "viz"),
+        ("networking.k8s.io/v1", "Ingress", "viz"),
+    )
     for manifest in children.apply:
         meta = manifest["metadata"]
         assert meta["namespace"] == "team"

@@ -15,8 +15,9 @@ from modelviz_app._classes import ClassSpace, ModelView, class_space, model_view
 from modelviz_app.config import CONFIG_ENV, AppConfig, ConfigError, ModelSpec, config_path_from
 from modelviz_app.datasets import Dataset, load_dataset
 from modelviz_app.evaluation import Evaluation, evaluate
-from modelviz_app.models import LoadedModel, Predictor, load_catalog, load_file_model
+from modelviz_app.models import LoadedModel, Predictor
 from modelviz_app.paths import cache_root
+from modelviz_app.serving._registry import SHARED_MODELS
 
 __all__ = [
     "AppState",
@@ -86,13 +87,8 @@ def _dataset(catalog: str | None, path: str | None, limit: int | None) -> Datase
 
 @st.cache_resource(show_spinner="Loading model…")
 def _model(spec_json: str, cache: str) -> tuple[LoadedModel, Predictor]:
-    spec = ModelSpec.model_validate_json(spec_json)
-    if spec.catalog is not None:
-        model = load_catalog(spec.name, spec.catalog, spec.weights, Path(cache))
-    else:
-        assert spec.path is not None and spec.labels is not None
-        model = load_file_model(spec.name, spec.path, spec.labels, Path(cache))
-    return model, Predictor(model, Path(cache))
+    # The process-wide registry: the prediction API loaded these at startup, the pages reuse the same objects.
+    return SHARED_MODELS.load(ModelSpec.model_validate_json(spec_json), Path(cache))
 
 
 def _evaluation(model: LoadedModel, predictor: Predictor, dataset: Dataset, cache: Path) -> Evaluation:

@@ -13,7 +13,7 @@ from modelviz_app.config import CONFIG_ENV
 
 __all__ = ["ENTRY", "main", "serve_command"]
 
-ENTRY = Path(__file__).resolve().parent / "app.py"
+ENTRY = Path(__file__).resolve().parent / "asgi.py"
 
 
 def serve_command(port: int, address: str, config: str | None) -> list[str]:
@@ -49,6 +49,19 @@ def _serve(args: argparse.Namespace) -> int:
     config = args.config or os.environ.get(CONFIG_ENV)
     if config and not Path(config).exists():
         print(f"modelviz app serve: configuration {config} does not exist", file=sys.stderr)
+        return 2
+    # The app reads the batching settings from its environment when it starts.
+    if args.batch_max_size is not None:
+        os.environ["MODELVIZ_BATCH_MAX_SIZE"] = str(args.batch_max_size)
+    if args.batch_max_wait_ms is not None:
+        os.environ["MODELVIZ_BATCH_MAX_WAIT_MS"] = str(args.batch_max_wait_ms)
+    from modelviz_app.config import ConfigError
+    from modelviz_app.serving._service import batch_settings_from
+
+    try:
+        batch_settings_from(os.environ)
+    except ConfigError as exc:
+        print(f"modelviz app serve: {exc}", file=sys.stderr)
         return 2
     argv = serve_command(args.port, args.address, args.config)
     os.execv(argv[0], argv) if os.path.isabs(argv[0]) else os.execvp(argv[0], argv)  # noqa: S606
@@ -106,6 +119,8 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--config", help=f"configuration YAML (default: ${CONFIG_ENV})")
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--address", default="127.0.0.1")
+    serve.add_argument("--batch-max-size", type=int, help="images per batched model call, 1 = no batching (32)")
+    serve.add_argument("--batch-max-wait-ms", type=float, help="longest wait for a batch to fill, in ms (5)")
     serve.set_defaults(func=_serve)
     for name, func, text in (
         ("prepare", _prepare, "convert the EfficientNet-Lite weights and train the Fashion-MNIST models, once"),

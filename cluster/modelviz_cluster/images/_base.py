@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ._engine import Engine, EngineError
 
-__all__ = ["BASE_PACKAGES", "PUBLIC_BASE", "SUITE", "base_ref", "ensure_base", "mirrors"]
+__all__ = ["BASE_PACKAGES", "DEBIAN_BASE_PREFIX", "PUBLIC_BASE", "SUITE", "base_ref", "ensure_base", "mirrors"]
 
 PUBLIC_BASE = "python:3.11-slim-bookworm"  # the Dockerfiles' default PYTHON_IMAGE
 SUITE = "bookworm"
@@ -42,8 +42,11 @@ def _key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+DEBIAN_BASE_PREFIX = "localhost/modelviz-base:"
+
+
 def base_ref() -> str:
-    return f"localhost/modelviz-base:{SUITE}-{_key()}"
+    return f"{DEBIAN_BASE_PREFIX}{SUITE}-{_key()}"
 
 
 def ensure_base(engine: Engine, cache: Path, say: Callable[[str], None] = print) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import queue
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..binaries import cache_root
-from ._base import PUBLIC_BASE, ensure_base
+from ._base import DEBIAN_BASE_PREFIX, PUBLIC_BASE, ensure_base
 from ._context import content_hash
 from ._engine import Engine, EngineError
 
@@ -28,6 +30,11 @@ REPO = Path(__file__).resolve().parents[3]
 REGISTRY = "ghcr.io/modelviz"
 _STEP = re.compile(r"^(\[\d+/\d+\] )?STEP \d+/\d+|^Step \d+/\d+|^#\d+ \[")
 _HEARTBEAT = 60.0
+
+
+def progress(message: str) -> None:
+    """Progress, flushed: the output is often a pipe or a log file that someone is watching."""
+    print(message, flush=True)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class BuiltImage:
     size: int  # bytes, uncompressed, as the engine reports it
     seconds: float  # build time; 0 when cached
     cached: bool
-    log: Path | None = None
+    archive: Path | None = None  # docker-archive in the cache
 
 
 def version(context: Path = REPO) -> str:
@@ -133,19 +140,26 @@ def build_images(
     base: str | None = None,
     context: Path = REPO,
     force: bool = False,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] = progress,
 ) -> list[BuiltImage]:
     specs = [s for s in IMAGES if not names or s.name in names]
     unknown = set(names or ()) - {s.name for s in IMAGES}
     if unknown:
         raise EngineError(f"unknown image {', '.join(sorted(unknown))}; known: {', '.join(s.name for s in IMAGES)}")
     built: list[BuiltImage] = []
-    with _locked(images_cache() / "build.lock"):
+    with _locked(images_cache() / "base.lock"):
         base_image = _base_for(engine, base, say)
         base_id = engine.image_id(base_image) or ""
-        for spec in specs:
+    for spec in specs:
+        with _locked(images_cache() / f"{spec.name}.lock"):
             built.append(_build_one(engine, spec, base_image, base_id, context, force, say))
     return built
+
+
+def _base_identity(engine: Engine, base_image: str, base_id: str) -> str:
+    # The Debian base is re-imported from its cached rootfs on a new machine, which gives it a new id (the import
+    # time is in its config): its tag, keyed by the package list, identifies it. Any other base by its id.
+    return base_image if base_image.startswith(DEBIAN_BASE_PREFIX) else base_id
 
 
 def _build_one(
@@ -160,15 +174,26 @@ def _build_one(
     ref = image_ref(spec.name, context)
     dockerfile = context / spec.dockerfile
     build_args = {"PYTHON_IMAGE": base_image, "VERSION": version(context)}
+    identity = _base_identity(engine, base_image, base_id)
     digest = content_hash(
-        context, dockerfile, [engine.name, base_id, *(f"{k}={v}" for k, v in sorted(build_args.items()))]
+        context, dockerfile, [engine.name, identity, *(f"{k}={v}" for k, v in sorted(build_args.items()))]
     )
+    archives = images_cache() / "archives"
+    archive = archives / f"{engine.name}-{spec.name}-{digest[:16]}.tar"
     record_path = _record_path(engine, spec.name)
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     current = engine.image_id(ref)
-    if not force and current and record.get("hash") == digest and record.get("id") == current:
-        info = engine.inspect(ref) or {}
-        return BuiltImage(spec.name, ref, current, int(info.get("Size", 0)), 0.0, True)
+    if not force and current and record.get("hash") == digest and record.get("id") == current and archive.exists():
+        return _result(engine, spec.name, ref, current, 0.0, True, archive)
+    if not force and archive.exists():
+        # Built before from the same inputs (on this machine or one sharing its cache): loading takes seconds.
+        started = time.monotonic()
+        engine.load(archive)
+        loaded = engine.image_id(ref)
+        if loaded:
+            record_path.write_text(json.dumps({"hash": digest, "id": loaded, "ref": ref}))
+            say(f"{spec.name}: loaded {ref} from {archive} in {time.monotonic() - started:.0f}s")
+            return _result(engine, spec.name, ref, loaded, 0.0, True, archive)
     log = images_cache() / "logs" / f"{engine.name}-{spec.name}.log"
     say(f"{spec.name}: building {ref} from {spec.dockerfile} on {base_image} with {engine.name} (log {log})")
     started = time.monotonic()
@@ -181,17 +206,38 @@ def _build_one(
     image_id = engine.image_id(ref)
     if not image_id:
         raise EngineError(f"{spec.name}: the build finished but {ref} is not in {engine.name}'s storage")
-    info = engine.inspect(ref) or {}
-    size = int(info.get("Size", 0))
+    _save_archive(engine, ref, archive, f"{engine.name}-{spec.name}", say)
     record_path.write_text(json.dumps({"hash": digest, "id": image_id, "ref": ref, "seconds": round(seconds, 1)}))
-    return BuiltImage(spec.name, ref, image_id, size, seconds, False, log)
+    return _result(engine, spec.name, ref, image_id, seconds, False, archive)
+
+
+def _result(
+    engine: Engine, name: str, ref: str, image_id: str, seconds: float, cached: bool, archive: Path
+) -> BuiltImage:
+    info = engine.inspect(ref) or {}
+    return BuiltImage(name, ref, image_id, int(info.get("Size", 0)), seconds, cached, archive)
+
+
+def _save_archive(engine: Engine, ref: str, archive: Path, stem: str, say: Callable[[str], None]) -> None:
+    """The build's docker-archive in the cache, keyed by its inputs' hash; older archives of ``stem`` go."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    partial = archive.with_name(f".{archive.name}.partial")
+    partial.unlink(missing_ok=True)
+    engine.save(ref, partial)
+    partial.replace(archive)
+    size = archive.stat().st_size / 2**20
+    say(f"{ref}: cached as {archive} ({size:.0f} MiB) in {time.monotonic() - started:.0f}s")
+    for old in archive.parent.glob(f"{stem}-*.tar"):
+        if old != archive:
+            old.unlink(missing_ok=True)
 
 
 def export_images(
-    engine: Engine, images: list[BuiltImage], target: Path, say: Callable[[str], None] = print
+    engine: Engine, images: list[BuiltImage], target: Path, say: Callable[[str], None] = progress
 ) -> dict[str, Path]:
-    """``target/<name>.tar`` (docker-archive, tagged with the image's reference) per image; ``target/images.json``
-    lists reference, id and archive. An archive of the same image id is kept."""
+    """``target/<name>.tar`` (docker-archive, tagged with the image's reference) per image, linked or copied from the
+    cache; ``target/images.json`` lists reference, id and archive. An archive of the same image id is kept."""
     target.mkdir(parents=True, exist_ok=True)
     index_path = target / "images.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
@@ -199,18 +245,22 @@ def export_images(
     for image in images:
         archive = target / f"{image.name}.tar"
         entry = index.get(image.name, {})
-        if archive.exists() and entry.get("id") == image.image_id:
-            archives[image.name] = archive
-            continue
-        started = time.monotonic()
-        partial = target / f".{image.name}.tar.partial"
-        partial.unlink(missing_ok=True)
-        say(f"{image.name}: exporting {image.ref} to {archive}")
-        engine.save(image.ref, partial)
-        partial.replace(archive)
-        index[image.name] = {"ref": image.ref, "id": image.image_id, "archive": archive.name}
-        index_path.write_text(json.dumps(index, indent=2) + "\n")
-        size = archive.stat().st_size
-        say(f"{image.name}: {archive} {size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s")
+        if not (archive.exists() and entry.get("id") == image.image_id):
+            started = time.monotonic()
+            partial = target / f".{image.name}.tar.partial"
+            partial.unlink(missing_ok=True)
+            if image.archive is not None and image.archive.exists():
+                try:
+                    os.link(image.archive, partial)
+                except OSError:  # another filesystem
+                    shutil.copyfile(image.archive, partial)
+            else:
+                engine.save(image.ref, partial)
+            partial.replace(archive)
+            index[image.name] = {"ref": image.ref, "id": image.image_id, "archive": archive.name}
+            index_path.write_text(json.dumps(index, indent=2) + "\n")
+            say(
+                f"{image.name}: {archive} {archive.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - started:.0f}s"
+            )
         archives[image.name] = archive
     return archives

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -83,9 +84,10 @@ class Engine:
         if self.name != "podman":
             return []
         args: list[str] = []
-        for name, limit in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        # Bounded well below the host's hard limits: runc could not set nproc even at exactly the hard limit here.
+        for name, limit, cap in (("nofile", resource.RLIMIT_NOFILE, 16384), ("nproc", resource.RLIMIT_NPROC, 8192)):
             _, hard = resource.getrlimit(limit)
-            value = min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
+            value = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
             args += ["--ulimit", f"{name}={value}:{value}"]
         return args
 
@@ -114,11 +116,17 @@ class Engine:
         return records[0] if records else None
 
     def _buildah_size(self, ref: str) -> int:
+        """buildah reports sizes only for humans ("495 MB", decimal units)."""
         out = self.run("images", "--json", ref, check=False)
         try:
-            return int(json.loads(out.stdout)[0].get("size", 0))
+            text = str(json.loads(out.stdout)[0].get("size", "0 B"))
         except (ValueError, IndexError, KeyError, TypeError):
             return 0
+        match = re.fullmatch(r"([\d.]+)\s*([kMGT]?B)", text.strip())
+        if not match:
+            return 0
+        scale = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}[match.group(2)]
+        return int(float(match.group(1)) * scale)
 
     def image_id(self, ref: str) -> str | None:
         record = self.inspect(ref)
@@ -135,6 +143,13 @@ class Engine:
                 self.run("rm", container, check=False)
             return
         self.run("import", str(tarball), ref, timeout=900)
+
+    def load(self, archive: Path) -> None:
+        """A docker-archive back into the engine's storage, with its tag and image id."""
+        if self.name == "buildah":
+            self.run("pull", f"docker-archive:{archive}", timeout=1800)
+        else:
+            self.run("load", "-i", str(archive), timeout=1800)
 
     def save(self, ref: str, target: Path) -> None:
         """A docker-archive (``docker load``, ``ctr images import``, ``skopeo copy docker-archive:``) of one image."""

@@ -9,6 +9,7 @@ from ..api import ModelVisualizerSpec
 from ._common import FIELD_MANAGER, MANAGED_BY, Owner, labels, selector_labels
 from .configmap import app_config, build_configmap
 from .deployment import build_deployment, desired_replicas
+from .ingress import build_ingress, ingress_url
 from .scaling import build_hpa, build_pdb
 from .service import build_service, internal_url
 
@@ -22,9 +23,11 @@ __all__ = [
     "build_configmap",
     "build_deployment",
     "build_hpa",
+    "build_ingress",
     "build_pdb",
     "build_service",
     "desired_replicas",
+    "ingress_url",
     "internal_url",
     "labels",
     "selector_labels",
@@ -37,6 +40,7 @@ CHILD_KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "Service"),
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "Ingress"),
 )
 
 
@@ -51,7 +55,8 @@ class Children:
 def build_children(owner: Owner, spec: ModelVisualizerSpec) -> Children:
     apply = [build_configmap(owner, spec), build_deployment(owner, spec), build_service(owner, spec)]
     absent: list[tuple[str, str, str]] = []
-    for builder, (api_version, kind) in ((build_hpa, CHILD_KINDS[3]), (build_pdb, CHILD_KINDS[4])):
+    optional = ((build_hpa, CHILD_KINDS[3]), (build_pdb, CHILD_KINDS[4]), (build_ingress, CHILD_KINDS[5]))
+    for builder, (api_version, kind) in optional:
         manifest = builder(owner, spec)
         if manifest is None:
             absent.append((api_version, kind, owner.name))

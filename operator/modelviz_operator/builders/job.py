@@ -25,7 +25,9 @@ def benchmark_job_name(owner: Owner, run_id: str) -> str:
 
 
 def benchmark_url(owner: Owner, spec: ModelVisualizerSpec, bench: BenchmarkSpec) -> str:
-    return f"http://{service_name(owner)}.{owner.namespace}.svc.cluster.local:{spec.service.port}{bench.path}"
+    """The page's URL for scenario page; the app's root otherwise (the runner adds the scenario's endpoint)."""
+    path = bench.path if bench.scenario == "page" else "/"
+    return f"http://{service_name(owner)}.{owner.namespace}.svc.cluster.local:{spec.service.port}{path}"
 
 
 def build_benchmark_job(
@@ -40,6 +42,9 @@ def build_benchmark_job(
         "modelviz_bench",
         "--url",
         benchmark_url(owner, spec, bench),
+        # predict POSTs the sample photo shipped in the runner's package (the operator image).
+        "--scenario",
+        bench.scenario,
         "--requests",
         str(bench.requests),
         "--concurrency",

@@ -50,6 +50,21 @@ class ModelLoadError(RuntimeError):
     """A model that cannot be loaded; the message names it and says why (shown on the page as is)."""
 
 
+def _keras() -> Any:
+    """Keras, or why it is missing: the served image runs prepared models on LiteRT and leaves TensorFlow out."""
+    try:
+        from modelviz_app.models._quiet import import_tensorflow
+
+        import_tensorflow()  # without the C++ start-up lines
+        import keras
+    except ImportError:
+        raise ModelLoadError(
+            "loading a Keras model needs TensorFlow, which is not installed here: pip install 'modelviz[tensorflow]' "
+            "(or build the visualizer image with --build-arg EXTRAS=app,tensorflow)"
+        ) from None
+    return keras
+
+
 def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
@@ -117,12 +132,7 @@ def _loaded(model: Any) -> Callable[[], Any]:
 
 def _load_keras_file(path: Path) -> Callable[[], Any]:
     def load() -> Any:
-        from modelviz_app.models._quiet import import_tensorflow
-
-        import_tensorflow()
-        import keras
-
-        return keras.models.load_model(path, compile=False)
+        return _keras().models.load_model(path, compile=False)
 
     return load
 
@@ -148,11 +158,7 @@ def _load_lite(name: str, variant: str, cache: Path) -> LoadedModel:
 
 
 def _load_application(name: str, catalog: str, weights: Path | None, cache: Path) -> LoadedModel:
-    from modelviz_app.models._quiet import import_tensorflow
-
-    import_tensorflow()
-    import keras
-
+    keras = _keras()
     candidates = (
         [weights]
         if weights is not None
