@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["CHROMIUM", "FLAGS", "free_port", "launch_browser", "settle", "stop", "wait_healthy"]
+__all__ = ["CHART", "CHROMIUM", "FLAGS", "free_port", "launch_browser", "settle", "stop", "wait_healthy"]
 
 CHROMIUM = Path("/usr/bin/chromium")
+# A drawn chart: plotly's, or Vega-Lite's canvas/svg (the Overview uses Vega-Lite, lighter to load).
+CHART = '.js-plotly-plot, [data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]  # fmt: skip
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from modelviz_app.config import AppConfig
 from modelviz_app.models import train_fashion
 from modelviz_app.paths import cache_root
 
-from .browser import free_port, settle, stop, wait_healthy
+from .browser import CHART, free_port, settle, stop, wait_healthy
 from .test_pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,10 +59,13 @@ def test_every_page_renders(served, browser) -> None:
         page.goto(f"{url}/{_url_path(page_file)}", wait_until="domcontentloaded")
         page.get_by_role("heading", name=title).first.wait_for(timeout=240_000)
         settle(page)
-        if page_file == "pages/misclassified.py":
-            page.locator('[data-testid="stImage"]').first.wait_for(timeout=60_000)
+        if page_file in ("pages/misclassified.py", "pages/hardest.py"):
+            gallery = '[data-testid="stImage"], [data-testid="stAlertContentSuccess"]'
+            page.locator(gallery).first.wait_for(timeout=60_000)
+        elif page_file == "pages/export.py":
+            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
         else:
-            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            page.locator(CHART).first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0, page_file
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0, page_file
         body = page.locator("body").inner_text()
@@ -69,7 +73,40 @@ def test_every_page_renders(served, browser) -> None:
             assert name in body, (page_file, name)
         assert page.get_by_role("button", name="Deploy").count() == 0, "developer toolbar shown"
         page.screenshot(path=str(SHOTS / f"{Path(example).stem}-{Path(page_file).stem}.png"), full_page=True)
+        if example == "demo.yaml" and page_file in README_SHOTS:
+            _readme_shot(page, page_file)
     page.close()
+
+
+# The README's pictures come from this run (scripts/screenshots points MODELVIZ_SCREENSHOTS at docs/screenshots).
+README_SHOTS = {
+    "pages/overview.py": "overview",
+    "pages/confusion.py": "confusion-drilldown",
+    "pages/compare.py": "compare",
+    "pages/calibration.py": "calibration",
+}
+
+
+def _readme_shot(page, page_file: str) -> None:
+    target = Path(os.environ.get("MODELVIZ_SCREENSHOTS", SHOTS))
+    target.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1440, "height": 1500})
+    settle(page)
+    if page_file == "pages/confusion.py":
+        # Open the drill-down as a user does: the first most-confused pair's row.
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
+        page.locator("h3", has_text=", predicted ").first.wait_for(timeout=60_000)
+        settle(page)
+        page.locator('[data-testid="stImage"]').first.wait_for(timeout=60_000)
+        page.locator("h3", has_text=", predicted ").first.scroll_into_view_if_needed()
+        page.mouse.wheel(0, -700)  # the matrix above the gallery it opened
+        time.sleep(1.0)
+    path = target / f"{README_SHOTS[page_file]}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def test_upload_shows_top5_for_each_model(served, browser, tmp_path) -> None:

@@ -64,3 +64,28 @@ def test_fashion_test_split():
     assert dataset.image(0).shape == (28, 28)
     small = load_dataset("fashion-mnist", None, limit=50)
     assert np.bincount(small.labels).tolist() == [5] * 10
+
+
+def test_dataset_context_says_sample_size_split_and_sources(tiny):
+    fashion = load_dataset("fashion-mnist", None, limit=2000)
+    assert fashion.total == 10000 and fashion.sources == 2000
+    assert "a 2,000-image stratified sample of 10,000" in fashion.context()
+    assert "test split" in fashion.context()
+    sample = load_dataset("imagenet-sample", None)
+    assert sample.sources == 7 and len(sample) == 28
+    assert "7 distinct photos" in sample.context()
+    # All variants of one photo share its group, and each group holds one class.
+    for g in np.unique(sample.group_ids):
+        assert len(set(sample.labels[sample.group_ids == g])) == 1
+    folder = load_dataset(None, tiny.dataset)
+    assert folder.name == "images" and "/" not in folder.context()
+
+
+def test_imagenet_names_are_unique_and_short():
+    names, wnids, aliases = imagenet_labels()
+    assert len({n.lower() for n in names}) == 1000
+    assert all(len(n) <= 40 for n in names)
+    assert names[282] == "tiger cat"  # the clean name is a description: "a cat having a striped coat"
+    assert {names[657], names[744]} == {"missile", "projectile"}
+    assert {names[836], names[837]} == {"sunglass", "dark glasses"}
+    assert len(set(wnids)) == 1000 and "missile" in aliases[744]

@@ -218,6 +218,10 @@ def test_tflite_path_agrees_and_predictions_are_cached(tiny, tmp_path):
     )
     assert np.abs(first.probs - keras_probs).max() < 1e-5
     assert first.correct.mean() > 0.6
+    # Parallel workers (own interpreters) and one worker, TFLite and Keras: the same predictions in the same order.
+    for workers, runner in ((1, predictor), (3, predictor), (2, Predictor(model, None))):
+        again = evaluate(model, runner, dataset, None, batch_size=4, workers=workers)
+        np.testing.assert_allclose(again.probs, first.probs, atol=1e-5)
 
 
 def test_catalog_fashion_model_explains_how_to_train(tmp_path):

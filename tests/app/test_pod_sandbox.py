@@ -28,7 +28,7 @@ from modelviz_operator.builders._common import Owner
 from modelviz_operator.builders.deployment import IMAGE_CACHE
 from tests.sandbox import ROOT, Sandbox, container_env, dockerfile_env, require_sandbox, venv_path
 
-from .browser import free_port, settle, stop, wait_healthy
+from .browser import CHART, free_port, settle, stop, wait_healthy
 
 # What `modelviz app prepare` bakes into the image (Dockerfile.app); predictions are computed at run time.
 BAKED = ("models", "tflite", "fashion", "meta")
@@ -99,7 +99,7 @@ def test_the_pod_serves_the_app_on_a_read_only_root(pod_served, browser) -> None
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_role("heading", name="Overview").first.wait_for(timeout=240_000)
     settle(page)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.locator(CHART).first.wait_for(timeout=60_000)
     body = page.locator("body").inner_text()
     page.close()
     assert "effnet-lite0" in body and "effnet-lite1" in body, body[:2000]

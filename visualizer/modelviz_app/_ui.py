@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from modelviz_app._classes import ClassSpace, ModelView, class_space, model_view
 from modelviz_app.config import CONFIG_ENV, AppConfig, ConfigError, ModelSpec, config_path_from
 from modelviz_app.datasets import Dataset, load_dataset
 from modelviz_app.evaluation import Evaluation, evaluate
@@ -18,10 +19,18 @@ from modelviz_app.models import LoadedModel, Predictor
 from modelviz_app.paths import cache_root
 from modelviz_app.serving._registry import SHARED_MODELS
 
-__all__ = ["AppState", "describe_error", "load_state", "model_colors", "page_header", "true_class_names"]
+__all__ = [
+    "AppState",
+    "describe_error",
+    "load_state",
+    "model_colors",
+    "page_header",
+    "true_class_names",
+]
 
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 _EVALUATIONS: dict[tuple[str, str], Evaluation] = {}
+_VIEWS: dict[tuple[str, ...], tuple[ClassSpace, dict[str, ModelView]]] = {}
 _EVAL_LOCK = threading.Lock()
 
 
@@ -34,14 +43,25 @@ class AppState:
     predictors: dict[str, Predictor] = field(default_factory=dict)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # model name (or "dataset") -> why
+    space: ClassSpace | None = None  # every class any page shows, by id
+    views: dict[str, ModelView] = field(default_factory=dict)  # evaluations in that class space
 
     @property
     def names(self) -> list[str]:
         return list(self.evaluations)
 
     def class_names(self) -> list[str]:
-        """Dataset classes by display name (the join key between models with different label spaces)."""
+        """The dataset's classes by (distinct) display name, in class-index order."""
+        if self.space is not None:
+            return self.space.names[: self.space.n_dataset]
         return self.dataset.class_names if self.dataset is not None else []
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        """Source photo of each image when some sources appear several times (else None: all independent)."""
+        if self.dataset is None or self.dataset.sources == len(self.dataset):
+            return None
+        return self.dataset.group_ids
 
 
 def describe_error(exc: BaseException) -> str:
@@ -129,21 +149,39 @@ def load_state() -> AppState:
                 state.evaluations[model_spec.name] = _evaluation(model, predictor, state.dataset, cache)
             except Exception as exc:
                 state.errors[model_spec.name] = describe_error(exc)
+    if state.dataset is not None and state.evaluations:
+        state.space, state.views = _views(state)
     return state
+
+
+def _views(state: AppState) -> tuple[ClassSpace, dict[str, ModelView]]:
+    assert state.dataset is not None
+    models = {n: state.models[n] for n in state.evaluations}
+    key = (state.dataset.key, *(f"{n}={m.key}" for n, m in models.items()))
+    with _EVAL_LOCK:  # top-5 and ranks of 50,000 x 1,000 probabilities: once per process, not per rerun
+        if key not in _VIEWS:
+            space = class_space(state.dataset, models)
+            views = {n: model_view(state.evaluations[n], space.outputs[n], state.dataset.labels) for n in models}
+            _VIEWS[key] = (space, views)
+        return _VIEWS[key]
 
 
 def page_header(title: str, need_evaluations: bool = True) -> AppState:
     """Title, error panels and the sidebar summary; stops the page when nothing is left to show."""
     state = load_state()
     st.title(title)
+    if state.dataset is not None:
+        st.caption(state.dataset.context(), help=_CONTEXT_HELP)
     for name, message in state.errors.items():
         what = "Dataset" if name == "dataset" else "Model"
-        label = state.config.dataset.label if name == "dataset" else name
+        label = state.config.dataset.catalog or "folder" if name == "dataset" else name
         st.error(f"**{what} `{label}` could not be loaded.** {message}", icon=":material/error:")
     with st.sidebar:
+        if state.config.title:
+            st.markdown(f"**{state.config.title}**")
         if state.dataset is not None:
             st.caption(
-                f"Dataset **{state.dataset.name}** · {len(state.dataset)} images · "
+                f"Dataset **{state.dataset.name}** · {len(state.dataset):,} images · "
                 f"{len(state.dataset.class_ids)} classes"
             )
         for name, model in state.models.items():
@@ -155,6 +193,12 @@ def page_header(title: str, need_evaluations: bool = True) -> AppState:
     return state
 
 
+_CONTEXT_HELP = (
+    "Every figure on these pages is measured on exactly these images. Where one source photo appears in several "
+    "variants, confidence intervals count the photo once."
+)
+
+
 def true_class_names(state: AppState) -> np.ndarray:
     assert state.dataset is not None
-    return np.array(state.dataset.class_names)[state.dataset.labels]
+    return np.array(state.class_names())[state.dataset.labels]

@@ -23,16 +23,19 @@ PAGES: list[tuple[str, str, str]] = [
     ("pages/per_class.py", "Per class", ":material/table_chart:"),
     ("pages/confusion.py", "Confusion", ":material/grid_on:"),
     ("pages/misclassified.py", "Misclassified", ":material/image_search:"),
+    ("pages/hardest.py", "Hardest examples", ":material/priority_high:"),
     ("pages/compare.py", "Compare models", ":material/compare_arrows:"),
     ("pages/calibration.py", "Calibration", ":material/tune:"),
     ("pages/curves.py", "ROC & PR", ":material/show_chart:"),
     ("pages/upload.py", "Try an image", ":material/upload:"),
+    ("pages/export.py", "Export", ":material/download:"),
 ]
 
-st.set_page_config(page_title="modelviz", page_icon=":material/insights:", layout="wide")
+_here = Path(__file__).parent
+# A file the server serves itself: a :material/...: icon would make every browser fetch it from fonts.gstatic.com.
+st.set_page_config(page_title="modelviz", page_icon=str(_here / "assets" / "favicon.png"), layout="wide")
 # Users see what failed, never a stack trace; the traceback goes to the server log for whoever runs the pod.
 st.set_option("client.showErrorDetails", "none")
-_here = Path(__file__).parent
 navigation = st.navigation([st.Page(_here / path, title=title, icon=icon) for path, title, icon in PAGES])
 try:
     navigation.run()

@@ -9,13 +9,18 @@ from statistics import NormalDist
 import numpy as np
 
 __all__ = [
+    "SMALL_SAMPLE",
     "McNemar",
+    "OperatingPoint",
     "Reliability",
     "average_precision",
+    "averaged_prf",
     "confusion_matrix",
     "expected_calibration_error",
+    "grouped_mean_interval",
     "mcnemar",
     "most_confused",
+    "operating_point",
     "paired_accuracy_difference",
     "per_class_prf",
     "pr_curve",
@@ -23,7 +28,12 @@ __all__ = [
     "roc_auc",
     "roc_curve",
     "topk_accuracy",
+    "true_class_rank",
 ]
+
+# Fewer independent sources than this and a normal-approximation interval is a rough guide only.
+SMALL_SAMPLE = 30
+_CHUNK = 4096
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -46,13 +56,110 @@ def per_class_prf(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return precision, recall, f1, support
 
 
+def averaged_prf(cm: np.ndarray, classes: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """Macro, weighted and micro precision/recall/F1 over ``classes`` (default: those with support), as scikit-learn's
+    ``precision_recall_fscore_support(labels=classes, average=...)`` computes them (zero_division=0)."""
+    precision, recall, f1, support = per_class_prf(cm)
+    if classes is None:
+        classes = np.flatnonzero(support > 0)
+    classes = np.asarray(classes, dtype=np.int64)
+    out: dict[str, dict[str, float]] = {}
+    sel = support[classes].astype(np.float64)
+    out["macro"] = {
+        "precision": float(precision[classes].mean()) if len(classes) else float("nan"),
+        "recall": float(recall[classes].mean()) if len(classes) else float("nan"),
+        "F1": float(f1[classes].mean()) if len(classes) else float("nan"),
+    }
+    weights = sel / sel.sum() if sel.sum() > 0 else np.zeros_like(sel)
+    out["weighted"] = {
+        "precision": float(np.sum(precision[classes] * weights)),
+        "recall": float(np.sum(recall[classes] * weights)),
+        "F1": float(np.sum(f1[classes] * weights)),
+    }
+    tp = float(np.diag(cm)[classes].sum())
+    predicted = float(cm[:, classes].sum())
+    actual = float(cm[classes].sum())
+    mp = tp / predicted if predicted else 0.0
+    mr = tp / actual if actual else 0.0
+    out["micro"] = {"precision": mp, "recall": mr, "F1": 2 * mp * mr / (mp + mr) if mp + mr else 0.0}
+    return out
+
+
+def true_class_rank(y_true: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Rank of each image's true class among the scores (0 = top-1); among equal scores the lower index ranks first,
+    so the top-1 is ``argmax`` (what accuracy and the confusion matrix use). scikit-learn's ``top_k_accuracy_score``
+    breaks exact ties the other way. Row blocks keep memory flat at (50,000, 1,000)."""
+    y = np.asarray(y_true, dtype=np.int64)
+    rank = np.empty(len(y), dtype=np.int64)
+    cols = np.arange(probs.shape[1])
+    for start in range(0, len(y), _CHUNK):
+        block, t = probs[start : start + _CHUNK], y[start : start + _CHUNK]
+        pt = block[np.arange(len(t)), t]
+        rank[start : start + len(t)] = (block > pt[:, None]).sum(axis=1) + (
+            (block == pt[:, None]) & (cols[None, :] < t[:, None])
+        ).sum(axis=1)
+    return rank
+
+
 def topk_accuracy(y_true: np.ndarray, probs: np.ndarray, k: int) -> float:
     if len(y_true) == 0:
         return float("nan")
-    k = min(k, probs.shape[1])
-    # Ties broken like scikit-learn's top_k_accuracy_score: a stable sort of descending scores.
-    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return float(np.mean(np.any(top == np.asarray(y_true)[:, None], axis=1)))
+    return float(np.mean(true_class_rank(y_true, probs) < k))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    threshold: float
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def fpr(self) -> float:
+        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
+
+
+def operating_point(y: np.ndarray, scores: np.ndarray, threshold: float) -> OperatingPoint:
+    """Counts when "score >= threshold" means positive (the convention of scikit-learn's curves)."""
+    y = np.asarray(y, dtype=bool)
+    positive = np.asarray(scores) >= threshold
+    tp = int(np.sum(positive & y))
+    fp = int(np.sum(positive & ~y))
+    return OperatingPoint(float(threshold), tp, fp, int(np.sum(y)) - tp, int(np.sum(~y)) - fp)
+
+
+def grouped_mean_interval(
+    values: np.ndarray, groups: np.ndarray | None = None, confidence: float = 0.95
+) -> tuple[float, float, float, int]:
+    """Mean of per-image values with a normal interval whose variance treats each group (variants of one source
+    photo) as one independent observation: the cluster-robust variance of a mean. (mean, low, high, groups)."""
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    g = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    mean = float(v.mean())
+    sums = np.bincount(g, weights=v - mean)
+    count = len(sums)
+    if count < 2:
+        return mean, float("nan"), float("nan"), count
+    se = math.sqrt(count / (count - 1) * float(np.sum(sums**2))) / n
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return mean, mean - z * se, mean + z * se, count
 
 
 @dataclass(frozen=True)
@@ -131,7 +238,11 @@ def most_confused(cm: np.ndarray, k: int = 20) -> list[tuple[int, int, int]]:
     """The k largest off-diagonal cells as (true, predicted, count), largest first."""
     off = cm.copy()
     np.fill_diagonal(off, 0)
-    flat = np.argsort(-off, axis=None, kind="stable")[:k]
+    values = off.ravel()
+    # Only the non-zero cells can be listed: a 1,000 x 1,000 matrix is a million cells, nearly all zero (and
+    # np.partition degrades on that many equal values: ~1 s where this takes milliseconds).
+    candidates = np.flatnonzero(values)
+    flat = candidates[np.argsort(-values[candidates], kind="stable")][:k]
     pairs = [(int(i // cm.shape[1]), int(i % cm.shape[1])) for i in flat]
     return [(t, p, int(off[t, p])) for t, p in pairs if off[t, p] > 0]
 
@@ -160,13 +271,17 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
 
 
 def paired_accuracy_difference(
-    correct_a: np.ndarray, correct_b: np.ndarray, confidence: float = 0.95
+    correct_a: np.ndarray, correct_b: np.ndarray, confidence: float = 0.95, groups: np.ndarray | None = None
 ) -> tuple[float, float, float]:
-    """acc(A) - acc(B) on the same images with a normal-approximation interval of the paired differences."""
+    """acc(A) - acc(B) on the same images with a normal-approximation interval of the paired differences; with
+    ``groups``, images of one source count once (cluster-robust variance)."""
     d = np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64)
     n = len(d)
     if n == 0:
         return float("nan"), float("nan"), float("nan")
+    if groups is not None:
+        mean, low, high, _ = grouped_mean_interval(d, groups, confidence)
+        return mean, low, high
     mean = float(d.mean())
     se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
     z = NormalDist().inv_cdf(0.5 + confidence / 2)

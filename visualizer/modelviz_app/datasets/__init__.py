@@ -48,9 +48,33 @@ class Dataset:
     key: str  # content hash: predictions are cached under it
     loader: Callable[[int], np.ndarray] = field(repr=False)
     skipped: list[str] = field(default_factory=list)  # unreadable files left out
+    split: str = ""  # where the images come from, for people ("test split (t10k)")
+    total: int = 0  # images the source holds before sampling (0: same as len)
+    # Source photo per image: variants of one photo are not independent evidence (intervals resample groups).
+    groups: np.ndarray | None = None
+    variants: str = ""  # how one source becomes several images, when it does
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def group_ids(self) -> np.ndarray:
+        return self.groups if self.groups is not None else np.arange(len(self.ids))
+
+    @property
+    def sources(self) -> int:
+        """Distinct source images."""
+        return len(np.unique(self.group_ids)) if len(self.ids) else 0
+
+    def context(self) -> str:
+        """One line for every page: what the images are and how many of how many."""
+        n, total = len(self.ids), self.total or len(self.ids)
+        size = f"{n:,} images" if n == total else f"a {n:,}-image stratified sample of {total:,}"
+        parts = [f"**{self.name}**" + (f" ({self.split})" if self.split else ""), size]
+        parts.append(f"{len(self.class_ids)} classes")
+        if self.sources != n:
+            parts.append(f"{self.sources} distinct photos ({self.variants}), each counted once in intervals")
+        return " · ".join(parts)
 
     def image(self, index: int) -> np.ndarray:
         """uint8 HxW (grey) or HxWx3."""
@@ -124,7 +148,7 @@ def _folder(path: Path, limit: int | None) -> Dataset:
         digest.update(f"{f.relative_to(path)}\0{file_digest(f)}\0".encode())
     class_ids = [d.name for d in class_dirs]
     return Dataset(
-        name=str(path),
+        name=path.name,
         class_ids=class_ids,
         class_names=_display_names(class_ids),
         labels=np.array(chosen_labels, dtype=np.int64),
@@ -132,14 +156,16 @@ def _folder(path: Path, limit: int | None) -> Dataset:
         key=digest.hexdigest()[:20],
         loader=lambda i: decode_image(chosen[i]),
         skipped=skipped,
+        split="image folder",
+        total=len(files),
     )
 
 
-def _sample_images() -> tuple[list[str], list[str], list[np.ndarray]]:
-    """(wnid, id, image) of the photo sample: each photo as is, mirrored, and two 80% crops."""
+def _sample_images() -> tuple[list[str], list[str], list[np.ndarray], list[int]]:
+    """(wnid, id, image, photo) of the photo sample: each photo as is, mirrored, and two 80% crops."""
     spec = json.loads((Path(__file__).parent / "imagenet_sample.json").read_text(encoding="utf-8"))
-    wnids, ids, images = [], [], []
-    for photo in spec["photos"]:
+    wnids, ids, images, photos = [], [], [], []
+    for number, photo in enumerate(spec["photos"]):
         found = importlib.util.find_spec(photo["package"])
         if found is None or not found.submodule_search_locations:
             continue
@@ -159,11 +185,12 @@ def _sample_images() -> tuple[list[str], list[str], list[np.ndarray]]:
             wnids.append(photo["wnid"])
             ids.append(f"{photo['package']}:{Path(photo['file']).name}" + (f" ({suffix})" if suffix else ""))
             images.append(np.ascontiguousarray(variant))
-    return wnids, ids, images
+            photos.append(number)
+    return wnids, ids, images, photos
 
 
 def _imagenet_sample(limit: int | None) -> Dataset:
-    wnids, ids, images = _sample_images()
+    wnids, ids, images, photos = _sample_images()
     if not images:
         raise DatasetLoadError("imagenet-sample: none of its photos are installed (scikit-image, scikit-learn)")
     class_ids = sorted(set(wnids))
@@ -181,6 +208,10 @@ def _imagenet_sample(limit: int | None) -> Dataset:
         ids=[ids[i] for i in keep],
         key=digest.hexdigest()[:20],
         loader=lambda i: kept[i],
+        split="photos shipped by scikit-image and scikit-learn",
+        total=len(images),
+        groups=np.array(photos, dtype=np.int64)[keep],
+        variants="original, mirrored, two crops",
     )
 
 
@@ -189,6 +220,7 @@ def _fashion(limit: int | None) -> Dataset:
         images, labels = read_fashion("t10k")
     except FileNotFoundError as exc:
         raise DatasetLoadError(str(exc)) from None
+    total = len(labels)
     keep = stratified_sample(labels, limit)
     images, labels = images[keep], labels[keep]
     digest = hashlib.sha256(b"fashion-mnist-t10k")
@@ -202,6 +234,8 @@ def _fashion(limit: int | None) -> Dataset:
         ids=[f"t10k #{i}" for i in keep],
         key=digest.hexdigest()[:20],
         loader=lambda i: images[i],
+        split="test split, t10k",
+        total=total,
     )
 
 

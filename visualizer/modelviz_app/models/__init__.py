@@ -53,6 +53,9 @@ class ModelLoadError(RuntimeError):
 def _keras() -> Any:
     """Keras, or why it is missing: the served image runs prepared models on LiteRT and leaves TensorFlow out."""
     try:
+        from modelviz_app.models._quiet import import_tensorflow
+
+        import_tensorflow()  # without the C++ start-up lines
         import keras
     except ImportError:
         raise ModelLoadError(
@@ -174,7 +177,7 @@ def _load_application(name: str, catalog: str, weights: Path | None, cache: Path
         raise ModelLoadError(f"{catalog}: weights file {found} does not fit the architecture: {exc}") from None
     size = int(model.input_shape[1] or 224)
     key = _key(catalog, file_digest(found))
-    source = f"keras.applications {catalog}, {found}"
+    source = f"keras.applications {catalog}, {found.name}"  # file name only: pages never show paths
     return _imagenet_model(name, _loaded(model), size, _APP_PREPROCESS[catalog], key, source)
 
 
@@ -211,7 +214,7 @@ def load_file_model(
         shape = tuple(shape[1:4])
         loader = _loaded(model)
     size = (int(shape[0]), int(shape[1]))
-    return LoadedModel(name, loader, labels, labels, size, int(shape[2]), _identity, key, str(path), crop)
+    return LoadedModel(name, loader, labels, labels, size, int(shape[2]), _identity, key, path.name, crop)
 
 
 def _load_fashion(name: str, catalog: str, cache: Path) -> LoadedModel:

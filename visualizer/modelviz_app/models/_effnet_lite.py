@@ -110,6 +110,9 @@ def checkpoint_path(variant: str) -> Path:
 
 def build_keras(variant: str, state: dict[str, np.ndarray] | None = None) -> Any:
     """The Keras model (normalised RGB in, softmax probabilities out), weights from ``state`` or the package."""
+    from modelviz_app.models._quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
     from keras import layers
 

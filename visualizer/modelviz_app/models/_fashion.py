@@ -27,6 +27,9 @@ def fashion_model_dir(cache: Path) -> Path:
 
 
 def _cnn() -> Any:
+    from modelviz_app.models._quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
     from keras import layers
 
@@ -48,6 +51,9 @@ def _cnn() -> Any:
 
 
 def _mobilenet_v2() -> Any:
+    from modelviz_app.models._quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
     from keras import layers
 

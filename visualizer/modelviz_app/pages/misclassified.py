@@ -1,61 +1,45 @@
-"""Misclassified images: filter by true class, predicted class, confidence and disagreement; every model's top-5."""
+"""Misclassified images of one model: filter by true class, its prediction, its confidence and disagreement."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from modelviz_app._ui import page_header, true_class_names
+from modelviz_app._gallery import gallery
+from modelviz_app._ui import page_header
 
 state = page_header("Misclassified images")
-assert state.dataset is not None
+assert state.dataset is not None and state.space is not None
 names = state.names
-evs = list(state.evaluations.values())
-truth = true_class_names(state)
-predicted = np.stack([np.array(ev.labels)[ev.pred] for ev in evs])  # (models, N) class names
-wrong = np.stack([~ev.correct for ev in evs])
-confidence = np.stack([ev.confidence for ev in evs])
-disagree = (predicted != predicted[:1]).any(axis=0)
+views = state.views
+space = state.space
+truth = state.dataset.labels
 
 c1, c2, c3 = st.columns(3)
-scope = c1.selectbox("Wrong for", ["any model", "every model", *names, "any (include correct)"])
-true_filter = c2.multiselect("True class", sorted(set(truth)))
-pred_filter = c3.multiselect("Predicted class (by any model)", sorted(set(predicted.ravel())))
+model = c1.selectbox("Model", names, help="The predicted class and confidence filters mean this model's")
+view = views[model]
+scope = c2.selectbox("Images", [f"wrong for {model}", "wrong for every model", "all images"])
+only_disagree = c3.checkbox("Only where models disagree", value=False, disabled=len(names) < 2)
 c4, c5, c6 = st.columns(3)
-low, high = c4.slider("Top-1 confidence of some model", 0.0, 1.0, (0.0, 1.0), 0.05)
-only_disagree = c5.checkbox("Only where models disagree", value=False)
-limit = c6.slider("Images shown", 4, 60, 16, 4)
+true_filter = c4.multiselect("True class", np.unique(truth).tolist(), format_func=space.name_of)
+pred_filter = c5.multiselect(f"Predicted class (by {model})", np.unique(view.pred).tolist(), format_func=space.name_of)
+low, high = c6.slider(f"Top-1 confidence of {model}", 0.0, 1.0, (0.0, 1.0), 0.05)
 
-if scope == "any model":
-    mask = wrong.any(axis=0)
-elif scope == "every model":
-    mask = wrong.all(axis=0)
-elif scope in names:
-    mask = wrong[names.index(scope)]
-else:
+if scope.startswith("wrong for every"):
+    mask = np.logical_and.reduce([~v.correct for v in views.values()])
+elif scope == "all images":
     mask = np.ones(len(truth), dtype=bool)
+else:
+    mask = ~view.correct
 if true_filter:
     mask &= np.isin(truth, true_filter)
 if pred_filter:
-    mask &= np.isin(predicted, pred_filter).any(axis=0)
-mask &= ((confidence >= low) & (confidence <= high)).any(axis=0)
-if only_disagree:
-    mask &= disagree
+    mask &= np.isin(view.pred, pred_filter)
+mask &= (view.confidence >= low) & (view.confidence <= high)
+if only_disagree and len(names) > 1:
+    mask &= np.logical_or.reduce([v.pred != view.pred for v in views.values()])
 selected = np.flatnonzero(mask)
 # Most confident mistakes first: those are the surprising ones.
-mistake_confidence = np.where(wrong, confidence, 0.0).max(axis=0)
-selected = selected[np.argsort(-mistake_confidence[selected], kind="stable")]
-st.caption(f"{len(selected)} of {len(truth)} images match; showing {min(limit, len(selected))}")
-if not len(selected):
-    st.success("No image matches these filters.")
-    st.stop()
-grid = st.columns(4)
-for slot, i in enumerate(selected[:limit]):
-    with grid[slot % 4].container(border=True):
-        st.image(state.dataset.image(int(i)), caption=state.dataset.ids[i], width="stretch")
-        st.markdown(f"**true: {truth[i]}**")
-        for m, ev in enumerate(evs):
-            mark = "✗" if wrong[m, i] else "✓"
-            top = ev.topk(5)[i]
-            lines = " · ".join(f"{ev.labels[j]} {ev.probs[i, j]:.0%}" for j in top)
-            st.markdown(f"{mark} **{names[m]}**: {lines}")
+selected = selected[np.argsort(-view.confidence[selected], kind="stable")]
+st.caption(f"{len(selected):,} of {len(truth):,} images match")
+gallery(state, selected, key="misclassified")

@@ -1,4 +1,5 @@
-"""Classify one image with every model: top-5 with probabilities and latency."""
+"""Classify one image with every model: what each model actually sees, top-5 with probabilities and latency, and a
+hint when the image looks unlike the data the model knows."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+from PIL import Image, UnidentifiedImageError
 
 from modelviz_app._ui import model_colors, page_header
-from modelviz_app.datasets import decode_image
+from modelviz_app.datasets import MAX_PIXELS, decode_image
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+_FALLBACK_LOW = 0.5  # low confidence when a model has no dataset evaluation to compare with
 
 state = page_header("Try an image", need_evaluations=False)
 if not state.models:
@@ -27,25 +30,44 @@ caption = ""
 if upload is not None:
     data = upload.getvalue()
     if len(data) > MAX_UPLOAD_BYTES:
-        st.error(f"{upload.name} is {len(data) / 1e6:.1f} MB; the limit is 10 MB.")
+        st.error(f"{upload.name} is {len(data) / 1e6:.1f} MB; the limit is 10 MB.", icon=":material/error:")
     else:
         try:
             image, caption = decode_image(data), upload.name
-        except Exception as exc:  # any undecodable upload is the user's file, not a crash
-            st.error(f"{upload.name} is not an image this app can read: {exc}")
+        except UnidentifiedImageError:
+            st.error(
+                f"{upload.name} is not an image file this app can read (JPEG, PNG, WebP, BMP or GIF).",
+                icon=":material/error:",
+            )
+        except (Image.DecompressionBombError, ValueError) as exc:
+            text = str(exc)
+            if "pixels" in text:
+                st.error(
+                    f"{upload.name} is too large to classify: {text.split(':')[-1].strip()} (the limit is "
+                    f"{MAX_PIXELS / 1e6:.0f} megapixels).",
+                    icon=":material/error:",
+                )
+            else:
+                st.error(f"{upload.name} could not be decoded: {text}", icon=":material/error:")
+        except (OSError, SyntaxError) as exc:  # truncated or corrupt files
+            st.error(f"{upload.name} is damaged and could not be decoded ({exc}).", icon=":material/error:")
 elif state.dataset is not None and len(state.dataset):
     dataset = state.dataset
-    pick = st.selectbox("…or a dataset image", list(range(len(dataset))), format_func=lambda i: dataset.ids[i])
+    if len(dataset) <= 2000:
+        pick = st.selectbox("…or a dataset image", list(range(len(dataset))), format_func=lambda i: dataset.ids[i])
+    else:  # a 50,000-entry list would be sent to the browser on every rerun
+        pick = st.number_input(f"…or dataset image number (0-{len(dataset) - 1:,})", 0, len(dataset) - 1, 0)
     image, caption = dataset.image(int(pick or 0)), dataset.ids[int(pick or 0)]
 if image is None:
     st.stop()
 
 left, right = st.columns([1, 3])
-left.image(image, caption=caption, width="stretch")
+left.image(image, caption=f"{caption} · {image.shape[1]}x{image.shape[0]}", width="stretch")
 with right:
     columns = st.columns(min(len(state.models), 3))
     for n, (name, model) in enumerate(state.models.items()):
-        batch = model.preprocess(model.fit(image)[None])
+        fitted = model.fit(image)
+        batch = model.preprocess(fitted[None])
         start = time.perf_counter()
         probs = state.predictors[name].predict(batch)[0]
         latency = (time.perf_counter() - start) * 1000
@@ -53,6 +75,23 @@ with right:
         frame = pd.DataFrame({"class": [model.labels[i] for i in top], "probability": probs[top]})
         with columns[n % len(columns)].container(border=True):
             st.markdown(f"**{name}** · {latency:.1f} ms")
+            h, w = model.input_size
+            how = "centre crop" if model.crop else "stretched"
+            colour = "greyscale" if model.channels == 1 else "colour"
+            st.image(fitted.squeeze(), caption=f"model input: {w}x{h} {colour}, {how}", width=120)
+            view = state.views.get(name)
+            if view is not None and view.correct.any():
+                # Below the 5th percentile of the confidence this model has when it is right on the dataset.
+                low = float(np.quantile(view.confidence[view.correct], 0.05))
+                basis = f"95% of its correct predictions on {state.dataset.name if state.dataset else 'the dataset'}"
+            else:
+                low, basis = _FALLBACK_LOW, "a coin flip"
+            if probs[top[0]] < low:
+                st.warning(
+                    f"Low confidence ({probs[top[0]]:.0%}, below {low:.0%}, the confidence of {basis}): the image "
+                    f"may be unlike anything {name} was trained on (out of distribution); treat the answer with care.",
+                    icon=":material/help:",
+                )
             fig = px.bar(
                 frame[::-1],
                 x="probability",
