@@ -59,7 +59,7 @@ def test_a_gating_run_is_in_progress_then_current_or_failed_and_holds_one_run(
         first = obj["status"]["benchmark"]
         assert first["phase"] == "Succeeded" and first["passed"] is True and first["rps"] > 0
         _state, health, obj = wait_verdict(kstatus, kubectl, namespace, "gated", operator, ("Current", "Healthy"))
-        assert health["message"].endswith("; benchmark r1 passed")
+        assert health["message"].endswith("; benchmark r1 (page) passed")
 
         # The next run hangs: while it runs, the resource is not done, and no figure of r1 is shown beside r2.
         map_service(cluster, "gated", namespace, hang.split("//", 1)[1].rstrip("/"))
