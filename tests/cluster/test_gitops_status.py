@@ -32,10 +32,20 @@ def verdicts(kstatus: Path, kubectl: Kubectl, namespace: str, name: str) -> tupl
 
 
 def wait_verdict(
-    kstatus: Path, kubectl: Kubectl, namespace: str, name: str, operator: OperatorProcess, want: tuple[str, str]
+    kstatus: Path,
+    kubectl: Kubectl,
+    namespace: str,
+    name: str,
+    operator: OperatorProcess,
+    want: tuple[str, str],
+    run_id: str | None = None,
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Wait until kstatus and Argo CD read ``want`` (and, with ``run_id``, status.benchmark is that run)."""
+
     def matches() -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         seen = verdicts(kstatus, kubectl, namespace, name)
+        if run_id is not None and (seen[2].get("status") or {}).get("benchmark", {}).get("runId") != run_id:
+            return None  # a new generation reads InProgress before the operator has started its run
         return seen if (seen[0], seen[1]["status"]) == want else None
 
     return wait_for(
@@ -66,10 +76,10 @@ def test_a_gating_run_is_in_progress_then_current_or_failed_and_holds_one_run(
         slow = {**bench, "runId": "r2", "requests": 2, "concurrency": 1, "requestTimeoutSeconds": 600}
         kubectl.apply(visualizer("gated", benchmark=slow), namespace)
         progressing = ("InProgress", "Progressing")
-        _state, health, obj = wait_verdict(kstatus, kubectl, namespace, "gated", operator, progressing)
+        _state, health, obj = wait_verdict(kstatus, kubectl, namespace, "gated", operator, progressing, run_id="r2")
         run = obj["status"]["benchmark"]
         assert run["runId"] == "r2" and run["phase"] == "Running", run
-        assert set(run) == {"runId", "phase", "jobName", "startedAt"}, run
+        assert set(run) == {"runId", "scenario", "phase", "jobName", "startedAt"}, run
         assert not set(FIGURES) & set(run)
         assert obj["status"]["benchmarkHistory"][0]["runId"] == "r1"
         assert obj["status"]["benchmarkHistory"][0]["rps"] == first["rps"]
