@@ -59,7 +59,7 @@ def _host_run(profile: Path) -> tuple[float, float]:
     from playwright.sync_api import sync_playwright
 
     from modelviz_app.paths import cache_root
-    from tests.app.browser import CHROMIUM, FLAGS, settle
+    from tests.app.browser import CHART, CHROMIUM, FLAGS, settle
 
     # As a new pod starts: the prepared models linked in (seed-cache), no predictions yet.
     cache = profile.parent / f"{profile.name}-cache"
@@ -94,7 +94,7 @@ def _host_run(profile: Path) -> tuple[float, float]:
             page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
             page.get_by_role("heading", name="Overview").first.wait_for(timeout=240_000)
             settle(page)
-            page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+            page.locator(CHART).first.wait_for(timeout=120_000)
             chart = time.monotonic() - started
             context.close()
     finally:

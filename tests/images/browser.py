@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.browser import CHROMIUM, FLAGS, settle
+from tests.app.browser import CHART, CHROMIUM, FLAGS, settle
 
 from .containers import Container
 
@@ -49,7 +49,7 @@ def overview_text(container: Container, profile: Path, port: int = 8501) -> tupl
         page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Overview").first.wait_for(timeout=240_000)
         settle(page)
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        page.locator(CHART).first.wait_for(timeout=120_000)
         took = time.monotonic() - started
         body = str(page.locator("body").inner_text())
         page.close()
