@@ -269,6 +269,7 @@ def _reconcile_locked(
         failures=failures,
         generation=generation,
         now=now,
+        evaluation=status.get("evaluation", current_status.get("evaluation")),
     )
     announced = _announce_failures(body, previous_conditions, failures, emit)
     _announce_transitions(body, previous_conditions, status["conditions"], emit, announced)
