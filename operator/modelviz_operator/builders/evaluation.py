@@ -21,7 +21,7 @@ from .deployment import (
 )
 from .job import TERMINATION_LOG
 
-__all__ = ["EVALUATION_HASH_LABEL", "build_evaluation_job", "evaluation_hash", "evaluation_job_name"]
+__all__ = ["COMPONENT", "EVALUATION_HASH_LABEL", "build_evaluation_job", "evaluation_hash", "evaluation_job_name"]
 
 EVALUATION_HASH_LABEL = "modelviz.io/evaluation-hash"
 COMPONENT = "evaluation"
