@@ -5,10 +5,14 @@ benchmark Jobs' pods). For those, once the scheduler has bound them to a (fake) 
 container command as a local process with the pod's environment, then writes the pod's status through the API as a
 kubelet would: phase, container state, exit code and the termination message.
 
-Limits, on purpose: one container per pod, no image (the command runs from this machine's PATH; ``python`` means this
-interpreter), no volumes, no resource limits. In-cluster Service URLs in the command line or environment are rewritten
-to the local addresses listed in ``<state>/local-services.json`` (``{"<service>.<namespace>": "127.0.0.1:PORT"}``),
-which the demo and the tests write for the visualizer they serve locally.
+Limits, on purpose: one container per pod (init containers are skipped), no image (the command runs from this
+machine's PATH; ``python`` means this interpreter), no resource limits. Volumes: a ``configMap`` volume is written
+into the pod's work directory and an ``emptyDir`` is a directory there; every path under such a volume's mountPath, in
+the command line, the environment and the ConfigMap's own files, is rewritten to that directory (so the evaluation
+Job's mounted configuration, and the cache directory it names, work as local files). Other volumes are not provided.
+In-cluster Service URLs in the command line or environment are rewritten to the local addresses listed in
+``<state>/local-services.json`` (``{"<service>.<namespace>": "127.0.0.1:PORT"}``), which the demo and the tests write
+for the visualizer they serve locally.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["Executor", "main", "rewrite_service_urls"]
+__all__ = ["Executor", "main", "rewrite_paths", "rewrite_service_urls"]
 
 log = logging.getLogger("modelviz.executor")
 _MESSAGE_LIMIT = 4096  # the kubelet's cap on termination messages
@@ -48,6 +52,20 @@ def rewrite_service_urls(text: str, services: dict[str, str]) -> str:
         return services.get(key, match.group(0))
 
     return re.sub(r"\b([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::\d+)?", swap, text)
+
+
+def rewrite_paths(text: str, mounts: dict[str, str]) -> str:
+    """Replace each mount path (as a whole path component) with its local directory, in one pass (a local directory
+    under another mount path, say /tmp, is not rewritten again); the longest mount wins."""
+    if not mounts:
+        return text
+    by_path = {m.rstrip("/") or "/": local for m, local in mounts.items()}
+    alternatives = "|".join(re.escape(m) for m in sorted(by_path, key=len, reverse=True))
+
+    def local(match: re.Match[str]) -> str:
+        return by_path[match.group(1)]
+
+    return re.sub(rf"(?<![\w.-])({alternatives})(?=$|[/\s'\"])", local, text)
 
 
 class Executor:
@@ -115,8 +133,16 @@ class Executor:
         local_message = workdir / "termination-log"
         local_message.write_text("")
         services = self.services()
+        try:
+            mounts = self._volumes(pod, container, workdir)
+        except ApiException as exc:
+            self._finish(pod, 127, "", f"cannot provide the pod's volumes: {exc.reason}")
+            return None
         argv = [*container["command"], *(container.get("args") or [])]
-        argv = [str(local_message) if a == message_path else rewrite_service_urls(a, services) for a in argv]
+        argv = [
+            str(local_message) if a == message_path else rewrite_paths(rewrite_service_urls(a, services), mounts)
+            for a in argv
+        ]
         if argv[0] in ("python", "python3"):
             argv[0] = sys.executable
         # PYTHONPATH stands for the code the image holds: a checkout run with its own PYTHONPATH (a worktree beside
@@ -125,7 +151,7 @@ class Executor:
         env = {k: v for k, v in os.environ.items() if k in kept}
         for var in container.get("env") or []:
             if "value" in var:
-                env[var["name"]] = rewrite_service_urls(str(var["value"]), services)
+                env[var["name"]] = rewrite_paths(rewrite_service_urls(str(var["value"]), services), mounts)
             elif "fieldRef" in (var.get("valueFrom") or {}):
                 path = var["valueFrom"]["fieldRef"].get("fieldPath")
                 env[var["name"]] = {"metadata.name": name, "metadata.namespace": ns}.get(path, "127.0.0.1")
@@ -165,6 +191,30 @@ class Executor:
         proc.modelviz_started = started  # type: ignore[attr-defined]
         proc.modelviz_workdir = workdir  # type: ignore[attr-defined]
         return proc
+
+    def _volumes(self, pod: dict[str, Any], container: dict[str, Any], workdir: Path) -> dict[str, str]:
+        """Local directories standing for the container's configMap and emptyDir mounts: {mountPath: directory}."""
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        mounts: dict[str, str] = {}
+        files: list[Path] = []
+        for mount in container.get("volumeMounts") or []:
+            volume = volumes.get(mount.get("name"), {})
+            local = workdir / "volumes" / str(mount["name"])
+            if "emptyDir" in volume:
+                local.mkdir(parents=True, exist_ok=True)
+            elif "configMap" in volume:
+                local.mkdir(parents=True, exist_ok=True)
+                found = self.core.read_namespaced_config_map(volume["configMap"]["name"], pod["metadata"]["namespace"])
+                for key, value in (found.data or {}).items():
+                    (local / key).write_text(value)
+                    files.append(local / key)
+            else:
+                continue  # claims and the like: not available to a local process
+            mounts[str(mount["mountPath"])] = str(local)
+        # A configuration file names other mounts (the cache directory): those paths are local ones too.
+        for path in files:
+            path.write_text(rewrite_paths(path.read_text(), mounts))
+        return mounts
 
     def _follow(self, pod: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()

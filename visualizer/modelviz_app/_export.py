@@ -22,7 +22,6 @@ from modelviz_app.quality import ECE_BINS
 __all__ = ["ECE_BINS", "metrics_frame", "metrics_report", "predictions_frame", "report_json"]
 
 
-
 def predictions_frame(state: AppState, indices: np.ndarray | None = None) -> pd.DataFrame:
     """One row per image: id, true class (id and name), each model's top-5 classes and probabilities."""
     assert state.dataset is not None and state.space is not None
