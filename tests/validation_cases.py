@@ -269,6 +269,8 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.evaluation.timeoutSeconds",
         "greater than or equal to 60",
     ),
+    ("eval-parallel-no-claim", _evaluation(parallelism=2), "spec.evaluation.parallelism", "needs predictionsClaim"),
+    ("eval-parallelism-0", _evaluation(parallelism=0), "spec.evaluation.parallelism", "greater than or equal to 1"),
     (
         "eval-per-model-unknown",
         _evaluation(targets={"perModel": [{"model": "other", "minTop1": 0.5}]}),

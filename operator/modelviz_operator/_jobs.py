@@ -12,6 +12,7 @@ from .builders import Owner
 __all__ = [
     "finished_condition",
     "job_pod",
+    "job_pods",
     "prune_finished",
     "succeeded",
     "termination_document",
@@ -55,9 +56,16 @@ def termination_document(message: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def job_pod(owner: Owner, job_name: str) -> dict[str, Any] | None:
+def job_pods(owner: Owner, job_name: str) -> list[dict[str, Any]]:
+    """The Job's pods, oldest first."""
     pods = kube.list_objects("v1", "Pod", owner.namespace, f"job-name={job_name}")
     pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "")
+    return pods
+
+
+def job_pod(owner: Owner, job_name: str) -> dict[str, Any] | None:
+    """The Job's newest pod."""
+    pods = job_pods(owner, job_name)
     return pods[-1] if pods else None
 
 

@@ -562,6 +562,11 @@ class EvaluationSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel("!has(self.gate) || !self.gate || has(self.targets)", "gate needs targets to gate on", ".gate"),
+                cel(
+                    "!has(self.parallelism) || self.parallelism <= 1 || has(self.predictionsClaim)",
+                    "parallelism above 1 needs predictionsClaim to join the slices in",
+                    ".parallelism",
+                ),
             ]
         }
     )
@@ -586,11 +591,31 @@ class EvaluationSpec(_Model):
         default=3600, description="Deadline of the evaluation (the Job's activeDeadlineSeconds).", ge=60, le=86_400
     )
     keep_jobs: int = Field(default=3, description="Finished evaluation Jobs to keep for debugging.", ge=0, le=20)
+    parallelism: int = Field(
+        default=1,
+        description=(
+            "Pods evaluating at once, each a slice of the images (an Indexed Job; the last to finish joins the "
+            "slices and reports the figures). Above 1 needs predictionsClaim."
+        ),
+        ge=1,
+        le=64,
+    )
+    predictions_claim: str | None = Field(
+        default=None,
+        description=(
+            "PersistentVolumeClaim the Job writes the predictions into (ReadWriteMany when parallelism is above 1); "
+            "the visualizer pods mount it read-only and load those predictions instead of computing them."
+        ),
+        max_length=253,
+        pattern=DNS_LABEL,
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         if self.gate and self.targets is None:
             raise ValueError("gate: gate needs targets to gate on")
+        if self.parallelism > 1 and self.predictions_claim is None:
+            raise ValueError("parallelism: parallelism above 1 needs predictionsClaim to join the slices in")
         return self
 
     @property

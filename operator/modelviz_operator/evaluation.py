@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from . import kube
-from ._jobs import finished_condition, job_pod, prune_finished, succeeded, termination_document, termination_message
+from ._jobs import finished_condition, job_pods, prune_finished, succeeded, termination_document, termination_message
 from .api import ModelVisualizerSpec, QualityTargets
 from .benchmark import benchmark_status
 from .builders import Owner
@@ -78,15 +78,33 @@ def _best(models: list[dict[str, Any]]) -> tuple[str, float] | None:
     return max(scored, key=lambda s: s[1]) if scored else None
 
 
-def quality_outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The evaluation's result once its Job has ended (or vanished); None while it runs."""
+def _reporting_pod(pods: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str, dict[str, Any] | None]:
+    """(pod, message, document) of the pod that reports: with an Indexed Job, the index that joined the slices (its
+    document is complete), else one that names a failure, else the newest."""
+    found = [(pod, message, termination_document(message)) for pod in pods for message in [termination_message(pod)]]
+
+    def rank(item: tuple[dict[str, Any], str, dict[str, Any] | None]) -> int:
+        doc = item[2]
+        if doc is None:
+            return 0
+        if doc.get("complete", True) and doc.get("models"):
+            return 3
+        return 2 if not doc.get("ok") else 1
+
+    if not found:
+        return None, "", None
+    return max(reversed(found), key=rank)
+
+
+def quality_outcome(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The evaluation's result once its Job has ended (or vanished); None while it runs. ``pods``: the Job's, oldest
+    first."""
     if job is None:
         return {"phase": "Failed", "reason": "JobDeleted", "message": "the evaluation Job was deleted mid-run"}
     finished = finished_condition(job)
     if finished is None:
         return None
-    message = termination_message(pod)
-    doc = termination_document(message)
+    pod, message, doc = _reporting_pod(pods)
     result: dict[str, Any] = {}
     if doc is not None and isinstance(doc.get("models"), list):
         result["models"] = [m for m in doc["models"] if isinstance(m, dict) and m.get("name")][:8]
@@ -142,7 +160,7 @@ def evaluation_status(
     if current.get("hash") == digest and current.get("phase") == "Running" and current.get("jobName"):
         name = current["jobName"]
         found = kube.get("batch/v1", "Job", owner.namespace, name)
-        result = quality_outcome(found, job_pod(owner, name) if found else None)
+        result = quality_outcome(found, job_pods(owner, name) if found else [])
         if result is None:
             return {}
         ended = {**current, "completedAt": now_iso(), **result}

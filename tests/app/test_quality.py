@@ -63,13 +63,13 @@ def test_figures_match_scikit_learn_on_the_same_predictions(tiny: TinyEnv, tmp_p
 def test_cached_predictions_are_reused(tiny: TinyEnv, tmp_path: Path) -> None:
     path = tiny.config("quality-cache")
     config = AppConfig.load(path)
-    first, _ = evaluate_config(config, tiny.cache)
+    first = evaluate_config(config, tiny.cache)
     dataset = load_dataset(None, config.dataset.path, None)
     model, _ = load_model(config.models[0], tiny.cache)
     cached = predictions_path(tiny.cache, model, dataset)
     assert cached.exists()
     stamp = cached.stat().st_mtime_ns
-    second, _ = evaluate_config(config, tiny.cache)
+    second = evaluate_config(config, tiny.cache)
     assert cached.stat().st_mtime_ns == stamp and first == second
 
 
@@ -112,3 +112,36 @@ def test_eight_models_with_long_names_fit_a_termination_message() -> None:
     text = render(failing, dataset_error=None)
     assert len(text.encode()) <= MESSAGE_LIMIT
     assert all(m["error"].startswith("EEEE") for m in json.loads(text)["models"])
+
+
+def test_shards_join_into_predictions_the_app_loads_instead_of_computing(tiny: TinyEnv, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    path = tiny.config("quality-shards", predictionsDir=str(shared))
+    config = AppConfig.load(path)
+    whole = evaluate_config(AppConfig.load(tiny.config("quality-whole")), tmp_path / "cache-whole")
+    # Each index with a cache of its own, as separate pods have: only the shared directory joins them.
+    first = evaluate_config(config, tmp_path / "cache-0", shard=(0, 2))
+    assert first.complete is False and first.models == []
+    output = tmp_path / "last.json"
+    assert main(["evaluate", "--config", str(path), "--shards", "2", "--index", "1", "--output", str(output)]) == 0
+    doc = json.loads(output.read_text())
+    assert doc["shard"] == "1/2" and doc["complete"] is True
+    for mine, reference in zip(doc["models"], whole.models, strict=True):
+        assert mine["name"] == reference.name and mine["images"] == reference.images == 24
+        assert mine["top1"] == pytest.approx(reference.top1, abs=1e-4)
+        assert mine["ece"] == pytest.approx(reference.ece, abs=1e-3)
+
+    # The visualizer reads the joined predictions (read-only for it) instead of predicting.
+    from modelviz_app.evaluation import evaluate
+
+    dataset = load_dataset(None, config.dataset.path, None)
+    model, predictor = load_model(config.models[0], tiny.cache)
+    found = evaluate(model, predictor, dataset, tmp_path / "cache-app", shared=shared)
+    assert found.cached is True and found.probs.shape == (24, 3)
+    assert not (tmp_path / "cache-app" / "predictions").exists()
+
+
+def test_an_index_out_of_range_is_refused(tiny: TinyEnv, tmp_path: Path) -> None:
+    path = tiny.config("quality-bad-index", predictionsDir=str(tmp_path))
+    assert main(["evaluate", "--config", str(path), "--shards", "2", "--index", "2"]) == 2
+    assert main(["evaluate", "--config", str(tiny.config("no-shared")), "--shards", "2", "--index", "0"]) == 2

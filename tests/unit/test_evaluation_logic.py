@@ -101,15 +101,15 @@ def _pod(message: str) -> dict[str, Any]:
 
 def test_outcome_of_a_finished_job() -> None:
     doc = {"ok": True, "eceBins": 15, "models": FIGURES}
-    result = quality_outcome(_job(), _pod(json.dumps(doc)))
+    result = quality_outcome(_job(), [_pod(json.dumps(doc))])
     assert result is not None and result["phase"] == "Succeeded"
     assert (result["bestModel"], result["bestTop1"], result["eceBins"]) == ("a", 0.8, 15)
     broken = {"ok": False, "models": [FIGURES[0], {"name": "b", "error": "model file /m/b.keras does not exist"}]}
-    result = quality_outcome(_job("Failed"), _pod(json.dumps(broken)))
+    result = quality_outcome(_job("Failed"), [_pod(json.dumps(broken))])
     assert result is not None and result["phase"] == "Failed" and result["reason"] == "ModelNotLoaded"
     assert result["message"] == "model b: model file /m/b.keras does not exist"
-    assert quality_outcome({"status": {}}, None) is None
-    assert quality_outcome(None, None) == {
+    assert quality_outcome({"status": {}}, []) is None
+    assert quality_outcome(None, []) == {
         "phase": "Failed",
         "reason": "JobDeleted",
         "message": "the evaluation Job was deleted mid-run",
@@ -160,3 +160,37 @@ def test_the_evaluation_gates_like_the_benchmark() -> None:
     s = spec(evaluation={"targets": {"minTop1": 0.9}, "gate": False})
     found = gitops({"hash": digest, "phase": "Succeeded"}, missed)
     assert found["Stalled"]["status"] == "False"
+
+
+def test_an_indexed_job_reports_through_the_index_that_joined_the_slices() -> None:
+    waiting = {"ok": True, "eceBins": 15, "models": [], "shard": "0/2", "complete": False}
+    joined = {"ok": True, "eceBins": 15, "models": FIGURES, "shard": "1/2", "complete": True}
+    for pods in (
+        [_pod(json.dumps(waiting)), _pod(json.dumps(joined))],
+        [_pod(json.dumps(joined)), _pod(json.dumps(waiting))],
+    ):
+        result = quality_outcome(_job(), pods)
+        assert result is not None and result["phase"] == "Succeeded" and result["bestModel"] == "a"
+
+
+def test_parallelism_builds_an_indexed_job_writing_the_claim_the_visualizer_reads() -> None:
+    s = spec(evaluation={"parallelism": 3, "predictionsClaim": "preds"})
+    job = build_evaluation_job(OWNER, s, evaluation_hash(s))
+    assert (job["spec"]["completionMode"], job["spec"]["completions"], job["spec"]["parallelism"]) == ("Indexed", 3, 3)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"][-2:] == ["--shards", "3"]
+    claim = next(v for v in pod["volumes"] if v["name"] == "predictions")
+    assert claim["persistentVolumeClaim"] == {"claimName": "preds", "readOnly": False}
+    deployment = build_deployment(OWNER, s)["spec"]["template"]["spec"]
+    served = next(v for v in deployment["volumes"] if v["name"] == "predictions")
+    assert served["persistentVolumeClaim"] == {"claimName": "preds", "readOnly": True}
+    mount = next(m for m in deployment["containers"][0]["volumeMounts"] if m["name"] == "predictions")
+    assert mount["readOnly"] is True
+    # Without a claim: one pod, as before.
+    plain = build_evaluation_job(OWNER, spec(evaluation={}), "0" * 16)
+    assert (
+        "completionMode" not in plain["spec"]
+        and "--shards" not in plain["spec"]["template"]["spec"]["containers"][0]["command"]
+    )
+    with pytest.raises(ValidationError, match="predictionsClaim"):
+        spec(evaluation={"parallelism": 2})

@@ -126,8 +126,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"modelviz app evaluate: {exc}", file=sys.stderr)
         return 2
-    models, dataset_error = evaluate_config(config, cache_root(config.cache_dir))
-    text = render(models, dataset_error)
+    shard: tuple[int, int] | None = None
+    if args.shards is not None:
+        index = args.index if args.index is not None else int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+        if not 0 <= index < args.shards:
+            print(f"modelviz app evaluate: --index {index} is not below --shards {args.shards}", file=sys.stderr)
+            return 2
+        if config.predictions_dir is None:
+            print("modelviz app evaluate: --shards needs predictionsDir in the configuration", file=sys.stderr)
+            return 2
+        shard = (index, args.shards)
+    outcome = evaluate_config(config, cache_root(config.cache_dir), shard)
+    models, dataset_error = outcome.models, outcome.dataset_error
+    text = render(models, dataset_error, shard=shard, complete=outcome.complete)
     print(text)
     if args.output:
         # Written in place (a Job's /dev/termination-log is a file the kubelet mounted; it cannot be renamed over).
@@ -155,6 +166,10 @@ def main(argv: list[str]) -> int:
     )
     evaluate.add_argument("--config", help=f"configuration YAML (default: ${CONFIG_ENV})")
     evaluate.add_argument("--output", help="also write the JSON here (e.g. /dev/termination-log)")
+    evaluate.add_argument(
+        "--shards", type=int, help="predict only one of this many slices into predictionsDir (an Indexed Job)"
+    )
+    evaluate.add_argument("--index", type=int, help="which slice, from 0 (default: $JOB_COMPLETION_INDEX)")
     evaluate.set_defaults(func=_evaluate)
     for name, func, text in (
         ("prepare", _prepare, "convert the EfficientNet-Lite weights and train the Fashion-MNIST models, once"),

@@ -18,7 +18,7 @@ import numpy as np
 from modelviz_app.config import AppConfig
 from modelviz_app.metrics import averaged_prf, confusion_matrix, expected_calibration_error, per_class_prf
 
-__all__ = ["ECE_BINS", "MESSAGE_LIMIT", "ModelQuality", "evaluate_config", "quality_of", "render"]
+__all__ = ["ECE_BINS", "MESSAGE_LIMIT", "ModelQuality", "Outcome", "evaluate_config", "quality_of", "render"]
 
 ECE_BINS = 15  # equal-width bins of top-1 confidence, as on the Overview page
 MESSAGE_LIMIT = 4096  # the kubelet's cap on a termination message
@@ -60,6 +60,16 @@ class ModelQuality:
         return doc
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What an evaluation produced: per model figures or errors, the dataset's error, and whether the figures are
+    in (False for a shard that left them to the shard finishing last)."""
+
+    models: list[ModelQuality]
+    dataset_error: str | None = None
+    complete: bool = True
+
+
 def quality_of(
     name: str, y_true: np.ndarray, pred: np.ndarray, rank: np.ndarray, probs: np.ndarray, y_out: np.ndarray,
     n_classes: int, n_dataset: int, class_names: list[str],
@@ -88,31 +98,49 @@ def quality_of(
     )
 
 
-def evaluate_config(config: AppConfig, cache: Path) -> tuple[list[ModelQuality], str | None]:
+def evaluate_config(config: AppConfig, cache: Path, shard: tuple[int, int] | None = None) -> Outcome:
     """Every model's figures (a model that cannot be loaded or run carries its loader's message); the dataset's
-    error, if it could not be loaded."""
+    error, if it could not be loaded.
+
+    With ``shard`` (index, count) only that slice of the images is predicted, into ``config.predictionsDir``; the
+    shard that finds every slice there joins them and computes the figures. The others return no figures (an empty
+    list when every model predicted its slice) and ``complete`` False.
+    """
     from modelviz_app._classes import class_space, model_view
     from modelviz_app.datasets import load_dataset
-    from modelviz_app.evaluation import Evaluation, evaluate
+    from modelviz_app.evaluation import Evaluation, evaluate, merge_shards, predict_shard
     from modelviz_app.models import LoadedModel
     from modelviz_app.serving._registry import SHARED_MODELS
 
+    shared = config.predictions_dir
+    if shard is not None and shared is None:
+        raise ValueError("a sharded evaluation needs predictionsDir in the configuration")
     spec = config.dataset
     try:
         dataset = load_dataset(spec.catalog, spec.path, spec.max_images)
     except Exception as exc:
-        return [ModelQuality(m.name, error="dataset not loaded") for m in config.models], _describe(exc)
+        return Outcome([ModelQuality(m.name, error="dataset not loaded") for m in config.models], _describe(exc))
     loaded: dict[str, LoadedModel] = {}
     evaluations: dict[str, Evaluation] = {}
     errors: dict[str, str] = {}
+    complete = True
     for model_spec in config.models:
         try:
             model, predictor = SHARED_MODELS.load(model_spec, cache)
-            evaluations[model_spec.name] = evaluate(model, predictor, dataset, cache)
+            if shard is not None:
+                assert shared is not None
+                predict_shard(model, predictor, dataset, shared, *shard)
+                if not merge_shards(model, dataset, shared, shard[1]):
+                    complete = False
+                    continue
+            evaluations[model_spec.name] = evaluate(model, predictor, dataset, cache, shared=shared)
             loaded[model_spec.name] = model
         except Exception as exc:  # one model's failure is its own result; the others are still evaluated
             errors[model_spec.name] = _describe(exc)
     results: dict[str, ModelQuality] = {n: ModelQuality(n, error=e) for n, e in errors.items()}
+    if not complete:
+        # Another shard has yet to write its slice: it will report the figures.
+        return Outcome(list(results.values()), None, complete=False)
     if loaded:
         space = class_space(dataset, loaded)
         for name in loaded:
@@ -128,7 +156,7 @@ def evaluate_config(config: AppConfig, cache: Path) -> tuple[list[ModelQuality],
                 space.n_dataset,
                 space.names,
             )
-    return [results[m.name] for m in config.models], None
+    return Outcome([results[m.name] for m in config.models])
 
 
 def _describe(exc: BaseException) -> str:
@@ -138,10 +166,22 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
-def render(models: list[ModelQuality], dataset_error: str | None = None, limit: int = MESSAGE_LIMIT) -> str:
-    """The JSON document, at most ``limit`` bytes: error messages are shortened evenly to fit, never the figures."""
+def render(
+    models: list[ModelQuality],
+    dataset_error: str | None = None,
+    limit: int = MESSAGE_LIMIT,
+    shard: tuple[int, int] | None = None,
+    complete: bool = True,
+) -> str:
+    """The JSON document, at most ``limit`` bytes: error messages are shortened evenly to fit, never the figures.
+
+    A shard's document says which shard it is and whether it holds the figures (``complete``).
+    """
     ok = dataset_error is None and all(m.error is None for m in models)
     doc: dict[str, Any] = {"ok": ok, "eceBins": ECE_BINS, "models": [m.as_json() for m in models]}
+    if shard is not None:
+        doc["shard"] = f"{shard[0]}/{shard[1]}"
+        doc["complete"] = complete
     if dataset_error is not None:
         doc["error"] = dataset_error
     text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)

@@ -18,7 +18,7 @@ from ._common import (
     pod_security,
     selector_labels,
 )
-from .configmap import CACHE_DIR, DATASET_MOUNT, MODELS_MOUNT, build_configmap, configmap_name
+from .configmap import CACHE_DIR, DATASET_MOUNT, MODELS_MOUNT, PREDICTIONS_MOUNT, build_configmap, configmap_name
 
 __all__ = [
     "DEFAULT_RESOURCES",
@@ -78,6 +78,11 @@ def pod_volumes(owner: Owner, spec: ModelVisualizerSpec) -> tuple[list[dict[str,
             {"name": "dataset", "persistentVolumeClaim": {"claimName": spec.dataset.claim_name, "readOnly": True}}
         )
         mounts.append({"name": "dataset", "mountPath": DATASET_MOUNT, "readOnly": True})
+    if spec.evaluation is not None and spec.evaluation.predictions_claim:
+        # The evaluation Job writes here (it mounts the claim read-write); the visualizer only reads.
+        claim = {"claimName": spec.evaluation.predictions_claim, "readOnly": True}
+        volumes.append({"name": "predictions", "persistentVolumeClaim": claim})
+        mounts.append({"name": "predictions", "mountPath": PREDICTIONS_MOUNT, "readOnly": True})
     return volumes, mounts
 
 

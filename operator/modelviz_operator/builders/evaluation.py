@@ -44,6 +44,14 @@ def build_evaluation_job(owner: Owner, spec: ModelVisualizerSpec, digest: str) -
     meta = metadata(owner, evaluation_job_name(owner, digest), component=COMPONENT)
     meta["labels"][EVALUATION_HASH_LABEL] = digest
     volumes, mounts = pod_volumes(owner, spec)
+    evaluation = spec.evaluation
+    for entry in (*volumes, *mounts):
+        if entry["name"] == "predictions":  # the one volume the Job writes, the visualizer only reads
+            if "persistentVolumeClaim" in entry:
+                entry["persistentVolumeClaim"] = {**entry["persistentVolumeClaim"], "readOnly": False}
+            else:
+                entry["readOnly"] = False
+    shards = ["--shards", str(evaluation.parallelism)] if evaluation.predictions_claim else []
     container: dict[str, Any] = {
         "name": "evaluate",
         "image": spec.image,
@@ -58,6 +66,7 @@ def build_evaluation_job(owner: Owner, spec: ModelVisualizerSpec, digest: str) -
             CONFIG_PATH,
             "--output",
             TERMINATION_LOG,
+            *shards,
         ],
         "env": app_env(),
         "resources": visualizer_resources(spec),
@@ -69,14 +78,23 @@ def build_evaluation_job(owner: Owner, spec: ModelVisualizerSpec, digest: str) -
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
     pod_labels = dict(meta["labels"])
+    job_spec: dict[str, Any] = {}
+    if shards:
+        # Kubernetes shards it: index i (JOB_COMPLETION_INDEX) predicts slice i of the images into the claim.
+        job_spec = {
+            "completionMode": "Indexed",
+            "completions": evaluation.parallelism,
+            "parallelism": evaluation.parallelism,
+        }
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
         "spec": {
+            **job_spec,
             # A model that misses its targets, or cannot be loaded, is a result: never retried.
             "backoffLimit": 0,
-            "activeDeadlineSeconds": spec.evaluation.timeout_seconds,
+            "activeDeadlineSeconds": evaluation.timeout_seconds,
             "template": {
                 "metadata": {"labels": pod_labels},
                 "spec": {
