@@ -7,9 +7,11 @@ kubelet would: phase, container state, exit code and the termination message.
 
 Limits, on purpose: one container per pod (init containers are skipped), no image (the command runs from this
 machine's PATH; ``python`` means this interpreter), no resource limits. Volumes: a ``configMap`` volume is written
-into the pod's work directory and an ``emptyDir`` is a directory there; every path under such a volume's mountPath, in
+into the pod's work directory, an ``emptyDir`` is a directory there, and a ``persistentVolumeClaim`` is one directory
+per claim shared by every pod mounting it (read-only is not enforced); every path under such a volume's mountPath, in
 the command line, the environment and the ConfigMap's own files, is rewritten to that directory (so the evaluation
 Job's mounted configuration, and the cache directory it names, work as local files). Other volumes are not provided.
+Environment from the downward API: the pod's name, namespace, labels and annotations.
 In-cluster Service URLs in the command line or environment are rewritten to the local addresses listed in
 ``<state>/local-services.json`` (``{"<service>.<namespace>": "127.0.0.1:PORT"}``), which the demo and the tests write
 for the visualizer they serve locally.
@@ -153,8 +155,7 @@ class Executor:
             if "value" in var:
                 env[var["name"]] = rewrite_paths(rewrite_service_urls(str(var["value"]), services), mounts)
             elif "fieldRef" in (var.get("valueFrom") or {}):
-                path = var["valueFrom"]["fieldRef"].get("fieldPath")
-                env[var["name"]] = {"metadata.name": name, "metadata.namespace": ns}.get(path, "127.0.0.1")
+                env[var["name"]] = _field(pod, str(var["valueFrom"]["fieldRef"].get("fieldPath")))
         log_file = (workdir / "output.log").open("wb")
         try:
             proc = subprocess.Popen(
@@ -208,8 +209,13 @@ class Executor:
                 for key, value in (found.data or {}).items():
                     (local / key).write_text(value)
                     files.append(local / key)
+            elif "persistentVolumeClaim" in volume:
+                # One directory per claim, shared by every pod that mounts it (a ReadWriteMany volume, in effect).
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                local = self.work_dir / "claims" / pod["metadata"]["namespace"] / str(claim)
+                local.mkdir(parents=True, exist_ok=True)
             else:
-                continue  # claims and the like: not available to a local process
+                continue  # secrets, projected volumes and the like: not available to a local process
             mounts[str(mount["mountPath"])] = str(local)
         # A configuration file names other mounts (the cache directory): those paths are local ones too.
         for path in files:
@@ -266,6 +272,16 @@ class Executor:
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile
                 log.warning("cannot write status of %s: %s", meta["name"], exc.reason)
+
+
+def _field(pod: dict[str, Any], path: str) -> str:
+    """A downward-API field: name, namespace, a label or an annotation (an Indexed Job's completion index is one);
+    anything else reads as the local address."""
+    meta = pod["metadata"]
+    found = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
+    if found:
+        return str((meta.get(found.group(1)) or {}).get(found.group(2), ""))
+    return {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"]}.get(path, "127.0.0.1")
 
 
 def _conditions(ready: bool) -> list[dict[str, Any]]:

@@ -178,3 +178,57 @@ def test_a_restarted_operator_never_starts_a_second_job_for_one_hash(
         stop_operator(second)
     started = kubectl("get", "events", "-n", namespace, "--field-selector", "reason=EvaluationStarted", "-o", "name")
     assert len(started.stdout.split()) == 1
+
+
+def test_parallelism_shards_the_images_over_an_indexed_job_into_the_claim(
+    cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str, tiny: TinyEnv
+) -> None:
+    # A statically bound volume: the harness's executor stands for it with one directory per claim.
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"preds-{namespace}"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": "manual",
+            "hostPath": {"path": f"/srv/{namespace}"},
+            "claimRef": {"namespace": namespace, "name": "preds"},
+        },
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "preds"},
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": "manual",
+            "volumeName": f"preds-{namespace}",
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+    kubectl.apply(volume, namespace)  # cluster-scoped: the namespace is ignored
+    try:
+        kubectl.apply(claim, namespace)
+        spec = {"targets": {"minTop1": 0.5, "perModel": [{"model": "tiny-conv", "minTop1": 0.0}]}}
+        kubectl.apply(evaluated(tiny, "sharded", {**spec, "parallelism": 2, "predictionsClaim": "preds"}), namespace)
+        obj = ended(kubectl, namespace, "sharded", operator)
+        evaluation = obj["status"]["evaluation"]
+        assert evaluation["phase"] == "Succeeded", evaluation
+        by_name = {m["name"]: m for m in evaluation["models"]}
+        assert by_name["colour-mean"]["top1"] == 0.75 and by_name["colour-mean"]["images"] == 24
+        assert cond(obj, "QualityPassed")["status"] == "True"
+        (job,) = jobs(kubectl, namespace)
+        assert job["spec"]["completionMode"] == "Indexed" and job["status"].get("succeeded") == 2
+        pods = kubectl.json("get", "pods", "-n", namespace, "-l", f"job-name={job['metadata']['name']}")["items"]
+        indices = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods)
+        assert indices == ["0", "1"]
+        shared = cluster.state_dir / "executor" / "claims" / namespace / "preds" / "predictions"
+        assert len(list(shared.glob("*.npz"))) == 2  # one joined file per model, for the visualizer to load
+        assert len(list((shared / "shards").glob("*.npz"))) == 4  # two slices per model
+        deployment = kubectl.get("deployment", "sharded", namespace)
+        assert deployment is not None
+        mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        assert {"name": "predictions", "mountPath": "/var/lib/modelviz/predictions", "readOnly": True} in mounts
+    finally:
+        kubectl("delete", "pv", f"preds-{namespace}", "--wait=false", check=False)
