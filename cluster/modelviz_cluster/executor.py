@@ -56,18 +56,26 @@ def rewrite_service_urls(text: str, services: dict[str, str]) -> str:
     return re.sub(r"\b([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::\d+)?", swap, text)
 
 
-def rewrite_paths(text: str, mounts: dict[str, str]) -> str:
+def rewrite_paths(text: str, mounts: dict[str, str], host_first: frozenset[str] = frozenset()) -> str:
     """Replace each mount path (as a whole path component) with its local directory, in one pass (a local directory
-    under another mount path, say /tmp, is not rewritten again); the longest mount wins."""
+    under another mount path, say /tmp, is not rewritten again); the longest mount wins.
+
+    Under a mount in ``host_first`` (scratch volumes such as an emptyDir at /tmp) a path below the mount that exists
+    on this machine is kept: with no image, this machine's files stand for the image's (a model file in /tmp/...).
+    """
     if not mounts:
         return text
     by_path = {m.rstrip("/") or "/": local for m, local in mounts.items()}
+    hosted = {m.rstrip("/") or "/" for m in host_first}
     alternatives = "|".join(re.escape(m) for m in sorted(by_path, key=len, reverse=True))
 
     def local(match: re.Match[str]) -> str:
-        return by_path[match.group(1)]
+        mount, rest = match.group(1), match.group(2)
+        if rest and mount in hosted and Path(mount + rest).exists():
+            return match.group(0)
+        return by_path[mount] + rest
 
-    return re.sub(rf"(?<![\w.-])({alternatives})(?=$|[/\s'\"])", local, text)
+    return re.sub(rf"(?<![\w.-])({alternatives})((?:/[^\s'\"]*)?)(?=$|[\s'\"])", local, text)
 
 
 class Executor:
@@ -136,13 +144,15 @@ class Executor:
         local_message.write_text("")
         services = self.services()
         try:
-            mounts = self._volumes(pod, container, workdir)
+            mounts, host_first = self._volumes(pod, container, workdir)
         except ApiException as exc:
             self._finish(pod, 127, "", f"cannot provide the pod's volumes: {exc.reason}")
             return None
         argv = [*container["command"], *(container.get("args") or [])]
         argv = [
-            str(local_message) if a == message_path else rewrite_paths(rewrite_service_urls(a, services), mounts)
+            str(local_message)
+            if a == message_path
+            else rewrite_paths(rewrite_service_urls(a, services), mounts, host_first)
             for a in argv
         ]
         if argv[0] in ("python", "python3"):
@@ -153,7 +163,7 @@ class Executor:
         env = {k: v for k, v in os.environ.items() if k in kept}
         for var in container.get("env") or []:
             if "value" in var:
-                env[var["name"]] = rewrite_paths(rewrite_service_urls(str(var["value"]), services), mounts)
+                env[var["name"]] = rewrite_paths(rewrite_service_urls(str(var["value"]), services), mounts, host_first)
             elif "fieldRef" in (var.get("valueFrom") or {}):
                 env[var["name"]] = _field(pod, str(var["valueFrom"]["fieldRef"].get("fieldPath")))
         log_file = (workdir / "output.log").open("wb")
@@ -193,10 +203,14 @@ class Executor:
         proc.modelviz_workdir = workdir  # type: ignore[attr-defined]
         return proc
 
-    def _volumes(self, pod: dict[str, Any], container: dict[str, Any], workdir: Path) -> dict[str, str]:
-        """Local directories standing for the container's configMap and emptyDir mounts: {mountPath: directory}."""
+    def _volumes(
+        self, pod: dict[str, Any], container: dict[str, Any], workdir: Path
+    ) -> tuple[dict[str, str], frozenset[str]]:
+        """Local directories standing for the container's mounts ({mountPath: directory}), and the mounts under which
+        this machine's existing files are kept (all but configMaps)."""
         volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
         mounts: dict[str, str] = {}
+        configured: set[str] = set()
         files: list[Path] = []
         for mount in container.get("volumeMounts") or []:
             volume = volumes.get(mount.get("name"), {})
@@ -209,6 +223,7 @@ class Executor:
                 for key, value in (found.data or {}).items():
                     (local / key).write_text(value)
                     files.append(local / key)
+                configured.add(str(mount["mountPath"]))
             elif "persistentVolumeClaim" in volume:
                 # One directory per claim, shared by every pod that mounts it (a ReadWriteMany volume, in effect).
                 claim = volume["persistentVolumeClaim"]["claimName"]
@@ -217,10 +232,11 @@ class Executor:
             else:
                 continue  # secrets, projected volumes and the like: not available to a local process
             mounts[str(mount["mountPath"])] = str(local)
+        host_first = frozenset(m for m in mounts if m not in configured)
         # A configuration file names other mounts (the cache directory): those paths are local ones too.
         for path in files:
-            path.write_text(rewrite_paths(path.read_text(), mounts))
-        return mounts
+            path.write_text(rewrite_paths(path.read_text(), mounts, host_first))
+        return mounts, host_first
 
     def _follow(self, pod: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()

@@ -84,7 +84,7 @@ def test_a_missed_target_fails_the_gate_and_a_spec_change_meets_it(
     kubectl.apply(evaluated(tiny, "quality", strict), namespace)
     obj = ended(kubectl, namespace, "quality", operator)
     evaluation = obj["status"]["evaluation"]
-    assert evaluation["phase"] == "Succeeded", evaluation
+    assert evaluation["phase"] == "Succeeded", (evaluation.get("reason"), evaluation.get("message"))
     by_name = {m["name"]: m for m in evaluation["models"]}
     assert by_name["colour-mean"]["top1"] == 0.75 and by_name["colour-mean"]["images"] == 24
     assert by_name["colour-mean"]["passed"] is False and by_name["tiny-conv"]["passed"] is True
@@ -214,7 +214,7 @@ def test_parallelism_shards_the_images_over_an_indexed_job_into_the_claim(
         kubectl.apply(evaluated(tiny, "sharded", {**spec, "parallelism": 2, "predictionsClaim": "preds"}), namespace)
         obj = ended(kubectl, namespace, "sharded", operator)
         evaluation = obj["status"]["evaluation"]
-        assert evaluation["phase"] == "Succeeded", evaluation
+        assert evaluation["phase"] == "Succeeded", (evaluation.get("reason"), evaluation.get("message"))
         by_name = {m["name"]: m for m in evaluation["models"]}
         assert by_name["colour-mean"]["top1"] == 0.75 and by_name["colour-mean"]["images"] == 24
         assert cond(obj, "QualityPassed")["status"] == "True"
