@@ -21,6 +21,8 @@ from tests.deploy.test_metrics import scrape
 from tests.kube_helpers import Kubectl, condition, visualizer, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+# Outside any mount of the Job's pod (a path under /tmp would be taken as the pod's scratch volume by the harness).
+MISSING = "/srv/modelviz-missing/nowhere.keras"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyEnv:
 def models(tiny: TinyEnv, broken: bool = False) -> list[dict[str, str]]:
     entries = [{"name": n, "path": str(p), "labels": str(tiny.labels)} for n, p in tiny.models.items()]
     if broken:
-        entries[1]["path"] = str(tiny.root / "nowhere.keras")
+        entries[1]["path"] = MISSING
     return entries
 
 
@@ -147,7 +149,7 @@ def test_a_model_that_cannot_be_loaded_fails_the_evaluation_with_the_loaders_mes
     obj = ended(kubectl, namespace, "broken", operator)
     evaluation = obj["status"]["evaluation"]
     assert evaluation["phase"] == "Failed" and evaluation["reason"] == "ModelNotLoaded", evaluation
-    assert evaluation["message"] == f"model tiny-conv: model file {tiny.root / 'nowhere.keras'} does not exist"
+    assert evaluation["message"] == f"model tiny-conv: model file {MISSING} does not exist"
     # The model that loaded still has its figures.
     assert {m["name"]: m for m in evaluation["models"]}["colour-mean"]["top1"] == 0.75
     assert cond(obj, "QualityPassed")["reason"] == "EvaluationFailed"
