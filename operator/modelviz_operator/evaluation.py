@@ -150,7 +150,13 @@ def evaluation_status(
 ) -> dict[str, Any]:
     """Status fields for the evaluation (merged into the status the reconcile writes)."""
     wanted = spec.evaluation
-    if wanted is None or spec.suspend:
+    if wanted is None:
+        # Evaluation switched off: its figures and verdict leave the status (a stale column would mislead).
+        kept = [c for c in status["conditions"] if c.get("type") != _CONDITION]
+        if (body.get("status") or {}).get("evaluation") or len(kept) != len(status["conditions"]):
+            return {"evaluation": None, "conditions": kept}
+        return {}
+    if spec.suspend:
         return {}
     current: dict[str, Any] = dict((body.get("status") or {}).get("evaluation") or {})
     digest = evaluation_hash(spec)
@@ -173,6 +179,7 @@ def evaluation_status(
     name = evaluation_job_name(owner, digest)
     started = {"hash": digest, "runId": wanted.run_id, "phase": "Running", "jobName": name, "startedAt": now_iso()}
     try:
+        _stop_others(owner, name)
         existing = kube.get("batch/v1", "Job", owner.namespace, name)
         if existing is None:
             kube.apply(manifest)
@@ -192,6 +199,19 @@ def evaluation_status(
     started = {k: v for k, v in started.items() if v is not None}
     running = condition(_CONDITION, None, "Running", f"evaluation {digest[:8]} running", generation)
     return {"evaluation": started, "conditions": merge_conditions(status["conditions"], [running], now_iso())}
+
+
+def _stop_others(owner: Owner, keep: str) -> None:
+    """Delete evaluation Jobs of other hashes still running: their figures would be of models no longer asked for."""
+    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component={COMPONENT}"
+    for job in kube.list_objects("batch/v1", "Job", owner.namespace, selector):
+        name = job["metadata"]["name"]
+        if name != keep and finished_condition(job) is None:
+            kube.delete_owned("batch/v1", "Job", owner.namespace, name, owner.uid)
+            # A Job deleted through the API orphans its pods by default: they would keep evaluating.
+            for pod in job_pods(owner, name):
+                uid = str(job["metadata"].get("uid"))
+                kube.delete_owned("v1", "Pod", owner.namespace, pod["metadata"]["name"], uid)
 
 
 def _verdict(

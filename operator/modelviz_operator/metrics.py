@@ -96,7 +96,7 @@ def observe_status(namespace: str, name: str, status: dict[str, Any]) -> None:
 
 def observe_quality(namespace: str, name: str, evaluation: dict[str, Any]) -> None:
     """Per-model gauges of an ended evaluation; series of models no longer reported are removed."""
-    if evaluation.get("phase") not in ("Succeeded", "Failed"):
+    if evaluation and evaluation.get("phase") not in ("Succeeded", "Failed"):
         return  # a running evaluation keeps the previous figures until it has new ones
     fresh: set[tuple[str, str]] = set()
     for model in evaluation.get("models") or []:

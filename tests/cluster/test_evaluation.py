@@ -234,3 +234,39 @@ def test_parallelism_shards_the_images_over_an_indexed_job_into_the_claim(
         assert {"name": "predictions", "mountPath": "/var/lib/modelviz/predictions", "readOnly": True} in mounts
     finally:
         kubectl("delete", "pv", f"preds-{namespace}", "--wait=false", check=False)
+
+
+def test_new_models_mid_evaluation_stop_the_old_job_and_switching_off_clears_the_status(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str, tiny: TinyEnv
+) -> None:
+    kubectl.apply(evaluated(tiny, "moving", {}), namespace)
+    (first,) = wait_for(lambda: jobs(kubectl, namespace) or None, timeout=60, what="the first evaluation Job")
+    # Other models while the first Job may still run: their figures would answer a question no longer asked.
+    one = visualizer("moving", models=models(tiny)[:1], dataset={"path": str(tiny.dataset)}, evaluation={})
+    kubectl.apply(one, namespace)
+    obj = ended(kubectl, namespace, "moving", operator)
+    assert [m["name"] for m in obj["status"]["evaluation"]["models"]] == ["colour-mean"]
+    current = obj["status"]["evaluation"]["jobName"]
+    assert current != first["metadata"]["name"]
+
+    def unfinished_others() -> list[str]:
+        return [
+            j["metadata"]["name"]
+            for j in jobs(kubectl, namespace)
+            if j["metadata"]["name"] != current
+            and not any(c.get("status") == "True" for c in (j.get("status") or {}).get("conditions") or [])
+        ]
+
+    # The first Job was stopped if it still ran (or had finished before the change: then it is kept, keepJobs 3).
+    assert unfinished_others() == []
+    # No evaluation asked for: the figures and the verdict leave the status.
+    kubectl.apply(visualizer("moving", models=models(tiny)[:1], dataset={"path": str(tiny.dataset)}), namespace)
+    wait_for(
+        lambda: (
+            (o := kubectl.get("mviz", "moving", namespace)) is not None
+            and "evaluation" not in o["status"]
+            and condition(o, "QualityPassed") is None
+        ),
+        timeout=60,
+        what="status.evaluation to go",
+    )
