@@ -27,6 +27,10 @@ def _bench(**fields: Any) -> dict[str, Any]:
     return spec_with(benchmark={**BENCH, **fields})
 
 
+def _evaluation(**fields: Any) -> dict[str, Any]:
+    return spec_with(evaluation=fields)
+
+
 def _resources(**fields: Any) -> dict[str, Any]:
     return spec_with(resources=fields)
 
@@ -243,4 +247,40 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("targets-empty", _bench(targets={}), "spec.benchmark.targets", "at least 1"),
     ("gate-without-targets", _bench(gate=True), "spec.benchmark.gate", "gate needs targets"),
     ("gate-string", _bench(gate="on", targets={"minRps": 1}), "spec.benchmark.gate", "must be of type boolean"),
+    # evaluation
+    ("eval-targets-empty", _evaluation(targets={}), "spec.evaluation.targets", "at least 1"),
+    (
+        "eval-top1-above-1",
+        _evaluation(targets={"minTop1": 1.5}),
+        "spec.evaluation.targets.minTop1",
+        "less than or equal to 1",
+    ),
+    (
+        "eval-ece-negative",
+        _evaluation(targets={"maxECE": -0.1}),
+        "spec.evaluation.targets.maxECE",
+        "greater than or equal to 0",
+    ),
+    ("eval-gate-without-targets", _evaluation(gate=True), "spec.evaluation.gate", "gate needs targets"),
+    ("eval-run-id-pattern", _evaluation(runId="run 1"), "spec.evaluation.runId", "should match"),
+    (
+        "eval-timeout-short",
+        _evaluation(timeoutSeconds=10),
+        "spec.evaluation.timeoutSeconds",
+        "greater than or equal to 60",
+    ),
+    ("eval-parallel-no-claim", _evaluation(parallelism=2), "spec.evaluation.parallelism", "needs predictionsClaim"),
+    ("eval-parallelism-0", _evaluation(parallelism=0), "spec.evaluation.parallelism", "greater than or equal to 1"),
+    (
+        "eval-per-model-unknown",
+        _evaluation(targets={"perModel": [{"model": "other", "minTop1": 0.5}]}),
+        "spec.evaluation.targets.perModel",
+        "must name a model",
+    ),
+    (
+        "eval-per-model-no-target",
+        _evaluation(targets={"perModel": [{"model": "lite0"}]}),
+        "spec.evaluation.targets.perModel[0]",
+        "at least 2",
+    ),
 ]

@@ -31,8 +31,9 @@ from .pki import Pki, make_pki
 
 __all__ = ["LOCAL_EXECUTOR_LABEL", "NODE_KINDS", "Cluster", "ClusterError", "default_state_dir", "kubeconfig_for"]
 
-# Pods with this label are run by the local executor instead of being faked by kwok.
-LOCAL_EXECUTOR_LABEL = ("app.kubernetes.io/component", "benchmark")
+# Pods with this label (one of these values) are run by the local executor instead of being faked by kwok: the
+# benchmark's and the evaluation's Job pods, whose work must really happen.
+LOCAL_EXECUTOR_LABEL: tuple[str, tuple[str, ...]] = ("app.kubernetes.io/component", ("benchmark", "evaluation"))
 SERVICE_CIDR = "10.0.0.0/24"
 _CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 _KWOK = ("kwok", "executor")
@@ -306,7 +307,7 @@ class Cluster:
         stages = resources.files("modelviz_cluster").joinpath("kwok.yaml").read_text()
         kwok_config.write_text(
             stages.replace("LOCAL_EXECUTOR_KEY", LOCAL_EXECUTOR_LABEL[0]).replace(
-                "LOCAL_EXECUTOR_VALUE", LOCAL_EXECUTOR_LABEL[1]
+                "LOCAL_EXECUTOR_VALUES", ", ".join(LOCAL_EXECUTOR_LABEL[1])
             )
         )
         self._spawn(
@@ -327,7 +328,7 @@ class Cluster:
                 "-m",
                 "modelviz_cluster.executor",
                 f"--kubeconfig={self.kubeconfig}",
-                f"--selector={LOCAL_EXECUTOR_LABEL[0]}={LOCAL_EXECUTOR_LABEL[1]}",
+                f"--selector={LOCAL_EXECUTOR_LABEL[0]} in ({','.join(LOCAL_EXECUTOR_LABEL[1])})",
                 f"--work-dir={self.state_dir / 'executor'}",
             ],
         )

@@ -5,10 +5,16 @@ benchmark Jobs' pods). For those, once the scheduler has bound them to a (fake) 
 container command as a local process with the pod's environment, then writes the pod's status through the API as a
 kubelet would: phase, container state, exit code and the termination message.
 
-Limits, on purpose: one container per pod, no image (the command runs from this machine's PATH; ``python`` means this
-interpreter), no volumes, no resource limits. In-cluster Service URLs in the command line or environment are rewritten
-to the local addresses listed in ``<state>/local-services.json`` (``{"<service>.<namespace>": "127.0.0.1:PORT"}``),
-which the demo and the tests write for the visualizer they serve locally.
+Limits, on purpose: one container per pod (init containers are skipped), no image (the command runs from this
+machine's PATH; ``python`` means this interpreter), no resource limits. Volumes: a ``configMap`` volume is written
+into the pod's work directory, an ``emptyDir`` is a directory there, and a ``persistentVolumeClaim`` is one directory
+per claim shared by every pod mounting it (read-only is not enforced); every path under such a volume's mountPath, in
+the command line, the environment and the ConfigMap's own files, is rewritten to that directory (so the evaluation
+Job's mounted configuration, and the cache directory it names, work as local files). Other volumes are not provided.
+Environment from the downward API: the pod's name, namespace, labels and annotations.
+In-cluster Service URLs in the command line or environment are rewritten to the local addresses listed in
+``<state>/local-services.json`` (``{"<service>.<namespace>": "127.0.0.1:PORT"}``), which the demo and the tests write
+for the visualizer they serve locally.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["Executor", "main", "rewrite_service_urls"]
+__all__ = ["Executor", "main", "rewrite_paths", "rewrite_service_urls"]
 
 log = logging.getLogger("modelviz.executor")
 _MESSAGE_LIMIT = 4096  # the kubelet's cap on termination messages
@@ -48,6 +54,28 @@ def rewrite_service_urls(text: str, services: dict[str, str]) -> str:
         return services.get(key, match.group(0))
 
     return re.sub(r"\b([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::\d+)?", swap, text)
+
+
+def rewrite_paths(text: str, mounts: dict[str, str], host_first: frozenset[str] = frozenset()) -> str:
+    """Replace each mount path (as a whole path component) with its local directory, in one pass (a local directory
+    under another mount path, say /tmp, is not rewritten again); the longest mount wins.
+
+    Under a mount in ``host_first`` (scratch volumes such as an emptyDir at /tmp) a path below the mount that exists
+    on this machine is kept: with no image, this machine's files stand for the image's (a model file in /tmp/...).
+    """
+    if not mounts:
+        return text
+    by_path = {m.rstrip("/") or "/": local for m, local in mounts.items()}
+    hosted = {m.rstrip("/") or "/" for m in host_first}
+    alternatives = "|".join(re.escape(m) for m in sorted(by_path, key=len, reverse=True))
+
+    def local(match: re.Match[str]) -> str:
+        mount, rest = match.group(1), match.group(2)
+        if rest and mount in hosted and Path(mount + rest).exists():
+            return match.group(0)
+        return by_path[mount] + rest
+
+    return re.sub(rf"(?<![\w.-])({alternatives})((?:/[^\s'\"]*)?)(?=$|[\s'\"])", local, text)
 
 
 class Executor:
@@ -115,8 +143,18 @@ class Executor:
         local_message = workdir / "termination-log"
         local_message.write_text("")
         services = self.services()
+        try:
+            mounts, host_first = self._volumes(pod, container, workdir)
+        except ApiException as exc:
+            self._finish(pod, 127, "", f"cannot provide the pod's volumes: {exc.reason}")
+            return None
         argv = [*container["command"], *(container.get("args") or [])]
-        argv = [str(local_message) if a == message_path else rewrite_service_urls(a, services) for a in argv]
+        argv = [
+            str(local_message)
+            if a == message_path
+            else rewrite_paths(rewrite_service_urls(a, services), mounts, host_first)
+            for a in argv
+        ]
         if argv[0] in ("python", "python3"):
             argv[0] = sys.executable
         # PYTHONPATH stands for the code the image holds: a checkout run with its own PYTHONPATH (a worktree beside
@@ -125,10 +163,9 @@ class Executor:
         env = {k: v for k, v in os.environ.items() if k in kept}
         for var in container.get("env") or []:
             if "value" in var:
-                env[var["name"]] = rewrite_service_urls(str(var["value"]), services)
+                env[var["name"]] = rewrite_paths(rewrite_service_urls(str(var["value"]), services), mounts, host_first)
             elif "fieldRef" in (var.get("valueFrom") or {}):
-                path = var["valueFrom"]["fieldRef"].get("fieldPath")
-                env[var["name"]] = {"metadata.name": name, "metadata.namespace": ns}.get(path, "127.0.0.1")
+                env[var["name"]] = _field(pod, str(var["valueFrom"]["fieldRef"].get("fieldPath")))
         log_file = (workdir / "output.log").open("wb")
         try:
             proc = subprocess.Popen(
@@ -165,6 +202,41 @@ class Executor:
         proc.modelviz_started = started  # type: ignore[attr-defined]
         proc.modelviz_workdir = workdir  # type: ignore[attr-defined]
         return proc
+
+    def _volumes(
+        self, pod: dict[str, Any], container: dict[str, Any], workdir: Path
+    ) -> tuple[dict[str, str], frozenset[str]]:
+        """Local directories standing for the container's mounts ({mountPath: directory}), and the mounts under which
+        this machine's existing files are kept (all but configMaps)."""
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        mounts: dict[str, str] = {}
+        configured: set[str] = set()
+        files: list[Path] = []
+        for mount in container.get("volumeMounts") or []:
+            volume = volumes.get(mount.get("name"), {})
+            local = workdir / "volumes" / str(mount["name"])
+            if "emptyDir" in volume:
+                local.mkdir(parents=True, exist_ok=True)
+            elif "configMap" in volume:
+                local.mkdir(parents=True, exist_ok=True)
+                found = self.core.read_namespaced_config_map(volume["configMap"]["name"], pod["metadata"]["namespace"])
+                for key, value in (found.data or {}).items():
+                    (local / key).write_text(value)
+                    files.append(local / key)
+                configured.add(str(mount["mountPath"]))
+            elif "persistentVolumeClaim" in volume:
+                # One directory per claim, shared by every pod that mounts it (a ReadWriteMany volume, in effect).
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                local = self.work_dir / "claims" / pod["metadata"]["namespace"] / str(claim)
+                local.mkdir(parents=True, exist_ok=True)
+            else:
+                continue  # secrets, projected volumes and the like: not available to a local process
+            mounts[str(mount["mountPath"])] = str(local)
+        host_first = frozenset(m for m in mounts if m not in configured)
+        # A configuration file names other mounts (the cache directory): those paths are local ones too.
+        for path in files:
+            path.write_text(rewrite_paths(path.read_text(), mounts, host_first))
+        return mounts, host_first
 
     def _follow(self, pod: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
@@ -216,6 +288,16 @@ class Executor:
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile
                 log.warning("cannot write status of %s: %s", meta["name"], exc.reason)
+
+
+def _field(pod: dict[str, Any], path: str) -> str:
+    """A downward-API field: name, namespace, a label or an annotation (an Indexed Job's completion index is one);
+    anything else reads as the local address."""
+    meta = pod["metadata"]
+    found = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
+    if found:
+        return str((meta.get(found.group(1)) or {}).get(found.group(2), ""))
+    return {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"]}.get(path, "127.0.0.1")
 
 
 def _conditions(ready: bool) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@
 -- useOpenLibs set (the tests run it both ways).
 --
 -- Order of the rules (see README.md): generation not yet observed -> Progressing; Stalled=True or Degraded=True
--- -> Degraded; spec.suspend -> Suspended; a gating benchmark that did not pass -> Degraded; Reconciling=True,
--- a rollout (Progressing=True) or a gating benchmark pending or running -> Progressing; Ready=True -> Healthy;
+-- -> Degraded; spec.suspend -> Suspended; a gate (a gating benchmark, or an evaluation with quality targets) that
+-- did not pass -> Degraded; Reconciling=True, a rollout (Progressing=True) or a gate pending or running ->
+-- Progressing; Ready=True -> Healthy;
 -- Progressing=False with ProgressDeadlineExceeded -> Degraded; anything else -> Progressing. Stalled and
 -- Reconciling are the kstatus conditions Flux and kpt read, so all three tools agree.
 
@@ -82,13 +83,13 @@ if type(generation) == "number" and status.observedGeneration < generation then
 end
 
 -- Conditions by type. One computed for an older generation says nothing about the current spec, so it is left
--- out (BenchmarkPassed excepted: a result stays meaningful until the next run replaces it).
+-- out (BenchmarkPassed and QualityPassed excepted: a result stays meaningful until the next one replaces it).
 local conditions = {}
 if type(status.conditions) == "table" then
   for _, c in ipairs(status.conditions) do
     if type(c) == "table" and type(c.type) == "string" then
       local stale = type(c.observedGeneration) == "number" and type(generation) == "number"
-        and c.observedGeneration < generation and c.type ~= "BenchmarkPassed"
+        and c.observedGeneration < generation and c.type ~= "BenchmarkPassed" and c.type ~= "QualityPassed"
       if not stale then
         conditions[c.type] = c
       end
@@ -105,12 +106,25 @@ local function replicas()
   return ready .. "/" .. total .. " replicas ready"
 end
 
--- What the latest benchmark run says, or nil: a running one first, since an older BenchmarkPassed is about to be
--- replaced; then a result against the targets; then a run that failed without producing a result.
-local function benchmark()
-  local run = status.benchmark
-  if type(run) ~= "table" then
-    run = {}
+-- The gates: results that must be in, and good, before the resource counts as done. Each has its spec and status
+-- field, the condition holding its verdict, and the prefix of the reasons the operator writes while it waits.
+local gates = {
+  {field = "benchmark", verdict = "BenchmarkPassed", kind = "Benchmark"},
+  {field = "evaluation", verdict = "QualityPassed", kind = "Evaluation"},
+}
+
+local function record(gate)
+  local found = status[gate.field]
+  if type(found) ~= "table" then
+    return {}
+  end
+  return found
+end
+
+local function gateName(gate)
+  local run = record(gate)
+  if gate.field == "evaluation" then
+    return "evaluation"
   end
   local name = "benchmark"
   if field(run.runId) ~= nil then
@@ -119,13 +133,21 @@ local function benchmark()
   if field(run.scenario) ~= nil then
     name = name .. " (" .. field(run.scenario) .. ")"
   end
+  return name
+end
+
+-- What a gate's latest result says, or nil: a running one first, since an older verdict is about to be replaced;
+-- then a result against the targets; then a run that failed without producing a result.
+local function note(gate)
+  local run = record(gate)
+  local name = gateName(gate)
   if run.phase == "Pending" then
     return name .. " pending"
   end
   if run.phase == "Running" then
     return name .. " running"
   end
-  local passed = conditions.BenchmarkPassed
+  local passed = conditions[gate.verdict]
   if isFalse(passed) then
     return name .. " did not pass: " .. describe(passed, "targets missed")
   end
@@ -133,6 +155,9 @@ local function benchmark()
     return name .. " failed: " .. describe(run, "no reason given")
   end
   if isTrue(passed) then
+    if type(run.bestTop1) == "number" and field(run.bestModel) ~= nil then
+      return name .. " passed (best top-1 " .. tostring(run.bestTop1) .. ": " .. field(run.bestModel) .. ")"
+    end
     return name .. " passed"
   end
   return nil
@@ -140,24 +165,39 @@ end
 
 local function finish(health, message)
   hs.status = health
-  local note = benchmark()
-  if note ~= nil then
-    message = message .. "; " .. note
+  for _, gate in ipairs(gates) do
+    local text = note(gate)
+    if text ~= nil then
+      message = message .. "; " .. text
+    end
   end
   hs.message = message
   return hs
 end
 
--- Whether benchmark runs gate the resource: spec.benchmark.gate, by default true when targets are set.
-local function gating()
-  local bench = spec.benchmark
-  if type(bench) ~= "table" or spec.suspend == true then
+-- Whether a gate holds the resource back: spec.<field>.gate, by default true when targets are set.
+local function gating(gate)
+  local wanted = spec[gate.field]
+  if type(wanted) ~= "table" or spec.suspend == true then
     return false
   end
-  if bench.gate == false then
+  if wanted.gate == false then
     return false
   end
-  return bench.gate == true or type(bench.targets) == "table"
+  return wanted.gate == true or type(wanted.targets) == "table"
+end
+
+-- Where a gate is: Pending, Running, Succeeded or Failed; nil when it does not gate. An evaluation with targets
+-- gates from the start (the operator records one as soon as it sees the spec); a benchmark once a run is recorded.
+local function gatePhase(gate)
+  if not gating(gate) then
+    return nil
+  end
+  local phase = record(gate).phase
+  if phase == nil and gate.field == "evaluation" then
+    return "Pending"
+  end
+  return phase
 end
 
 -- The operator's verdict first: Stalled (waiting will not help) names the reason, including a missed gate.
@@ -181,25 +221,23 @@ if spec.suspend == true then
   return hs
 end
 
--- A gate read from the spec and the run too, so an operator that predates Stalled/Reconciling gates the same way.
-local run = status.benchmark
-if type(run) ~= "table" then
-  run = {}
-end
-local runName = "benchmark"
-if field(run.runId) ~= nil then
-  runName = "benchmark " .. field(run.runId)
-end
-if gating() and isFalse(conditions.BenchmarkPassed) and (run.phase == "Succeeded" or run.phase == "Failed") then
-  hs.status = "Degraded"
-  hs.message = runName .. " gates this resource and did not pass: " .. describe(conditions.BenchmarkPassed, "targets missed")
-  return hs
+-- Gates read from the spec and the results too, so an operator that predates Stalled/Reconciling gates the same way.
+for _, gate in ipairs(gates) do
+  local phase = gatePhase(gate)
+  if isFalse(conditions[gate.verdict]) and (phase == "Succeeded" or phase == "Failed") then
+    hs.status = "Degraded"
+    hs.message = gateName(gate) .. " gates this resource and did not pass: "
+      .. describe(conditions[gate.verdict], "targets missed")
+    return hs
+  end
 end
 
 local reconciling = conditions.Reconciling
 if isTrue(reconciling) then
   local message = describe(reconciling, "Reconciling") .. " (" .. replicas() .. ")"
-  if reconciling.reason == "BenchmarkRunning" or reconciling.reason == "BenchmarkPending" then
+  local reason = reconciling.reason
+  if reason == "BenchmarkRunning" or reason == "BenchmarkPending"
+    or reason == "EvaluationRunning" or reason == "EvaluationPending" then
     hs.status = "Progressing"
     hs.message = message -- already about the run: no second mention
     return hs
@@ -213,10 +251,13 @@ if isTrue(progressing) then
   return finish("Progressing", describe(progressing, "Progressing") .. " (" .. replicas() .. ")")
 end
 
-if gating() and (run.phase == "Pending" or run.phase == "Running") then
-  hs.status = "Progressing"
-  hs.message = runName .. " gates this resource and is " .. (run.phase == "Pending" and "pending" or "running")
-  return hs
+for _, gate in ipairs(gates) do
+  local phase = gatePhase(gate)
+  if phase == "Pending" or phase == "Running" then
+    hs.status = "Progressing"
+    hs.message = gateName(gate) .. " gates this resource and is " .. (phase == "Pending" and "pending" or "running")
+    return hs
+  end
 end
 
 local ready = conditions.Ready

@@ -30,10 +30,15 @@ __all__ = [
     "BenchmarkTargets",
     "Condition",
     "DatasetRef",
+    "EvaluationSpec",
+    "EvaluationStatus",
     "IngressSpec",
+    "ModelQuality",
+    "ModelQualityTargets",
     "ModelRef",
     "ModelVisualizerSpec",
     "ModelVisualizerStatus",
+    "QualityTargets",
     "ResourceRequirements",
     "ServiceSpec",
     "Toleration",
@@ -480,6 +485,145 @@ class BenchmarkSpec(_Model):
         return self.gate if self.gate is not None else self.targets is not None
 
 
+class _Thresholds(_Model):
+    min_top1: float | None = Field(
+        default=None, alias="minTop1", description="Lowest acceptable top-1 accuracy (0 to 1).", ge=0, le=1
+    )
+    min_top5: float | None = Field(
+        default=None, alias="minTop5", description="Lowest acceptable top-5 accuracy (0 to 1).", ge=0, le=1
+    )
+    max_ece: float | None = Field(
+        default=None,
+        alias="maxECE",
+        description="Highest acceptable expected calibration error (15 equal-width confidence bins, 0 to 1).",
+        ge=0,
+        le=1,
+    )
+    min_class_recall: float | None = Field(
+        default=None,
+        description="Lowest acceptable recall of any one class (the worst class, 0 to 1).",
+        ge=0,
+        le=1,
+    )
+
+
+class ModelQualityTargets(_Thresholds):
+    """Targets for one model; each one set here replaces the same one given for all models."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 2})
+
+    model: str = Field(description="Name of the model (spec.models[].name).", max_length=40, pattern=DNS_LABEL)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if all(getattr(self, k) is None for k in _THRESHOLDS):
+            raise ValueError("set minTop1, minTop5, maxECE or minClassRecall for the model")
+        return self
+
+
+_THRESHOLDS = ("min_top1", "min_top5", "max_ece", "min_class_recall")
+
+
+class QualityTargets(_Thresholds):
+    """What every model (or, in perModel, one model) must reach on the dataset; a miss sets QualityPassed False."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    per_model: list[ModelQualityTargets] = Field(
+        default_factory=list,
+        description="Targets for single models, overriding the ones above for that model.",
+        max_length=8,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["model"]},
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if all(getattr(self, k) is None for k in _THRESHOLDS) and not self.per_model:
+            raise ValueError("set minTop1, minTop5, maxECE, minClassRecall or perModel (or leave targets out)")
+        names = [t.model for t in self.per_model]
+        if len(set(names)) != len(names):
+            raise ValueError("perModel: each model may appear once")
+        return self
+
+    def for_model(self, name: str) -> dict[str, float]:
+        """The thresholds that apply to one model, by their spec names (minTop1, ...)."""
+        values = {k: getattr(self, k) for k in _THRESHOLDS}
+        for entry in self.per_model:
+            if entry.model == name:
+                values.update({k: getattr(entry, k) for k in _THRESHOLDS if getattr(entry, k) is not None})
+        fields = type(self).model_fields
+        return {str(fields[k].alias): v for k, v in values.items() if v is not None}
+
+
+class EvaluationSpec(_Model):
+    """Evaluate every model on the dataset in a Job whenever the models or the dataset change; figures in status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("!has(self.gate) || !self.gate || has(self.targets)", "gate needs targets to gate on", ".gate"),
+                cel(
+                    "!has(self.parallelism) || self.parallelism <= 1 || has(self.predictionsClaim)",
+                    "parallelism above 1 needs predictionsClaim to join the slices in",
+                    ".parallelism",
+                ),
+            ]
+        }
+    )
+
+    run_id: str | None = Field(
+        default=None,
+        description="Change it to evaluate again with unchanged models and dataset (e.g. after replacing a file).",
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+    )
+    targets: QualityTargets | None = Field(default=None, description="Targets that decide QualityPassed.")
+    gate: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the evaluation gates the resource (default: true when targets are set): until the evaluation "
+            "of the current models and dataset has ended the resource is Reconciling (Argo CD Progressing), a missed "
+            "target makes it Stalled (Argo CD Degraded, kstatus Failed). False: results only inform."
+        ),
+    )
+    timeout_seconds: int = Field(
+        default=3600, description="Deadline of the evaluation (the Job's activeDeadlineSeconds).", ge=60, le=86_400
+    )
+    keep_jobs: int = Field(default=3, description="Finished evaluation Jobs to keep for debugging.", ge=0, le=20)
+    parallelism: int = Field(
+        default=1,
+        description=(
+            "Pods evaluating at once, each a slice of the images (an Indexed Job; the last to finish joins the "
+            "slices and reports the figures). Above 1 needs predictionsClaim."
+        ),
+        ge=1,
+        le=64,
+    )
+    predictions_claim: str | None = Field(
+        default=None,
+        description=(
+            "PersistentVolumeClaim the Job writes the predictions into (ReadWriteMany when parallelism is above 1); "
+            "the visualizer pods mount it read-only and load those predictions instead of computing them."
+        ),
+        max_length=253,
+        pattern=DNS_LABEL,
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.gate and self.targets is None:
+            raise ValueError("gate: gate needs targets to gate on")
+        if self.parallelism > 1 and self.predictions_claim is None:
+            raise ValueError("parallelism: parallelism above 1 needs predictionsClaim to join the slices in")
+        return self
+
+    @property
+    def gating(self) -> bool:
+        """Whether evaluations gate the resource: ``gate`` if set, else whether there are targets."""
+        return self.gate if self.gate is not None else self.targets is not None
+
+
 class ModelVisualizerSpec(_Model):
     """Desired state of a visualizer: models, dataset, scale, exposure and benchmark."""
 
@@ -491,6 +635,13 @@ class ModelVisualizerSpec(_Model):
                     "(self.replicas >= self.autoscaling.minReplicas && self.replicas <= self.autoscaling.maxReplicas)",
                     "replicas must lie within autoscaling.minReplicas..maxReplicas (or be 0 to scale to zero)",
                     ".replicas",
+                ),
+                cel(
+                    "!has(self.evaluation) || !has(self.evaluation.targets) || "
+                    "!has(self.evaluation.targets.perModel) || "
+                    "self.evaluation.targets.perModel.all(t, self.models.exists(m, m.name == t.model))",
+                    "every perModel entry must name a model of spec.models",
+                    ".evaluation.targets.perModel",
                 ),
             ]
         }
@@ -537,12 +688,18 @@ class ModelVisualizerSpec(_Model):
     )
     suspend: bool = Field(default=False, description="Scale to zero and start no benchmark, keeping everything else.")
     benchmark: BenchmarkSpec | None = Field(default=None, description="Apache Bench load test of the visualizer.")
+    evaluation: EvaluationSpec | None = Field(
+        default=None, description="Model quality on the dataset, computed by a Job, with optional targets (a gate)."
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError("models: model names must be unique")
+        targets = self.evaluation.targets if self.evaluation is not None else None
+        if targets is not None and any(t.model not in names for t in targets.per_model):
+            raise ValueError("evaluation.targets.perModel: every perModel entry must name a model of spec.models")
         scaling = self.autoscaling
         if (
             scaling is not None
@@ -559,7 +716,8 @@ class Condition(_Model):
     """A status condition following the Kubernetes API conventions."""
 
     type: str = Field(
-        description="Ready, Progressing, Degraded, Stalled, Reconciling or BenchmarkPassed.", max_length=316
+        description="Ready, Progressing, Degraded, Stalled, Reconciling, BenchmarkPassed or QualityPassed.",
+        max_length=316,
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="Machine-readable CamelCase reason.", max_length=1024)
@@ -597,6 +755,43 @@ class BenchmarkStatus(_Model):
     passed: bool | None = Field(default=None, description="Whether the targets were met.")
 
 
+class ModelQuality(_Model):
+    """One model's figures on the dataset (or why it has none)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(description="The model (spec.models[].name).")
+    images: int | None = Field(default=None, description="Images evaluated.")
+    top1: float | None = Field(default=None, description="Top-1 accuracy (0 to 1).")
+    top5: float | None = Field(default=None, description="Top-5 accuracy (0 to 1).")
+    ece: float | None = Field(default=None, description="Expected calibration error (status.evaluation.eceBins bins).")
+    macro_f1: float | None = Field(default=None, alias="macroF1", description="Macro-averaged F1 over the classes.")
+    worst_class: str | None = Field(default=None, description="The class with the lowest recall.")
+    worst_class_recall: float | None = Field(default=None, description="Its recall.")
+    error: str | None = Field(default=None, description="Why the model could not be evaluated (the loader's words).")
+    passed: bool | None = Field(default=None, description="Whether the model met its targets.")
+
+
+class EvaluationStatus(_Model):
+    """The evaluation of the current models and dataset."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    hash: str = Field(description="Hash of the models and dataset (and runId) the figures were computed for.")
+    run_id: str | None = Field(default=None, description="The spec.evaluation.runId it ran for.")
+    phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(description="Where the evaluation is.")
+    reason: str | None = Field(default=None, description="Why it failed, CamelCase.")
+    message: str | None = Field(default=None, description="Summary or error.")
+    job_name: str | None = Field(default=None, description="The Job that runs it.")
+    started_at: str | None = Field(default=None, description="When the Job was created.")
+    completed_at: str | None = Field(default=None, description="When the evaluation ended.")
+    ece_bins: int | None = Field(default=None, alias="eceBins", description="Equal-width bins of the ECE.")
+    best_top1: float | None = Field(default=None, description="Best top-1 accuracy of any model (0 to 1).")
+    best_model: str | None = Field(default=None, description="The model with that accuracy.")
+    passed: bool | None = Field(default=None, description="Whether every model met its targets.")
+    models: list[ModelQuality] = Field(default_factory=list, description="Figures per model.", max_length=8)
+
+
 class ModelVisualizerStatus(_Model):
     """Observed state, derived from the children's real status."""
 
@@ -605,7 +800,7 @@ class ModelVisualizerStatus(_Model):
     observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing, Degraded, Stalled, Reconciling, BenchmarkPassed.",
+        description="Ready, Progressing, Degraded, Stalled, Reconciling, BenchmarkPassed, QualityPassed.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     replicas: int | None = Field(default=None, description="Pods of the current Deployment.")
@@ -621,6 +816,7 @@ class ModelVisualizerStatus(_Model):
     benchmark_history: list[BenchmarkStatus] = Field(
         default_factory=list, description="Earlier runs, newest first (at most 10).", max_length=10
     )
+    evaluation: EvaluationStatus | None = Field(default=None, description="Model quality on the dataset.")
 
 
 def spec_from(body: dict[str, Any]) -> ModelVisualizerSpec:

@@ -7,12 +7,12 @@ the bottom reads the Job and its pod and writes through :mod:`modelviz_operator.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import kube, metrics
+from ._jobs import finished_condition, job_pod, prune_finished, succeeded, termination_document, termination_message
 from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
 from .builders import Owner
 from .builders.job import build_benchmark_job
@@ -107,30 +107,15 @@ def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running:
         if was_running:
             return {"phase": "Failed", "reason": "JobDeleted", "message": "the benchmark Job was deleted mid-run"}
         return None
-    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []}
-    finished = next(
-        (
-            c
-            for t in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
-            if (c := conditions.get(t)) and c.get("status") == "True"
-        ),
-        None,
-    )
+    finished = finished_condition(job)
     if finished is None:
         return None
-    message = _termination_message(pod)
-    doc: dict[str, Any] | None = None
-    if message:
-        try:
-            parsed = json.loads(message)
-            doc = parsed if isinstance(parsed, dict) else None
-        except ValueError:
-            doc = None
+    message = termination_message(pod)
+    doc = termination_document(message)
     result: dict[str, Any] = {}
     if doc is not None:
         result.update({target: doc.get(source) for source, target in _FIGURES.items() if doc.get(source) is not None})
-    succeeded = finished.get("type") in ("Complete", "SuccessCriteriaMet")
-    if succeeded and doc is not None and doc.get("ok"):
+    if succeeded(finished) and doc is not None and doc.get("ok"):
         result.update(phase="Succeeded", reason="Completed", message=_summary(result))
         return result
     if doc is not None and doc.get("reason"):
@@ -145,14 +130,6 @@ def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running:
         reason, text = finished.get("reason") or "JobFailed", finished.get("message") or "the benchmark Job failed"
     result.update(phase="Failed", reason=reason, message=text[:1024])
     return result
-
-
-def _termination_message(pod: dict[str, Any] | None) -> str:
-    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
-        terminated = (status.get("state") or {}).get("terminated") or {}
-        if terminated.get("message"):
-            return str(terminated["message"])
-    return ""
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -177,27 +154,8 @@ def _revision(deployment: dict[str, Any] | None, status: dict[str, Any]) -> str 
     return str(revision) if revision else None
 
 
-def _job_pod(owner: Owner, job_name: str) -> dict[str, Any] | None:
-    pods = kube.list_objects("v1", "Pod", owner.namespace, f"job-name={job_name}")
-    pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "")
-    return pods[-1] if pods else None
-
-
 def _prune(owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
-    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component=benchmark"
-    jobs = kube.list_objects("batch/v1", "Job", owner.namespace, selector)
-    finished = [
-        j
-        for j in jobs
-        if j["metadata"]["name"] not in keep_names
-        and any(
-            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-            for c in (j.get("status") or {}).get("conditions") or []
-        )
-    ]
-    finished.sort(key=lambda j: j["metadata"].get("creationTimestamp") or "", reverse=True)
-    for job in finished[max(0, bench.keep_jobs - len(keep_names)) :]:
-        kube.delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
+    prune_finished(owner, "benchmark", bench.keep_jobs, keep_names)
 
 
 def benchmark_status(
@@ -271,7 +229,7 @@ def benchmark_status(
     elif step.action == "follow" and current is not None:
         name = current["jobName"]
         found = kube.get("batch/v1", "Job", owner.namespace, name)
-        result = outcome(found, _job_pod(owner, name) if found else None, was_running=True)
+        result = outcome(found, job_pod(owner, name) if found else None, was_running=True)
         if result is not None:
             finished = {
                 "runId": current["runId"],

@@ -124,8 +124,11 @@ def build_crd() -> dict[str, Any]:
         ("Scenario", "string", ".status.benchmark.scenario", "What the latest benchmark loaded", 0),
         ("RPS", "number", ".status.benchmark.rps", "Requests/s of the latest benchmark", 0),
         ("P99", "number", ".status.benchmark.p99Ms", "p99 latency (ms) of the latest benchmark", 0),
+        ("Top1", "number", ".status.evaluation.bestTop1", "Best top-1 accuracy of any model on the dataset", 0),
         ("Bench", "string", ".status.benchmark.phase", "Phase of the latest benchmark", 1),
         ("Run", "string", ".status.benchmark.runId", "runId of the latest benchmark", 1),
+        ("Best", "string", ".status.evaluation.bestModel", "The model with the best top-1 accuracy", 1),
+        ("Quality", "string", '.status.conditions[?(@.type=="QualityPassed")].reason', "Quality targets met?", 1),
         ("Age", "date", ".metadata.creationTimestamp", "", 0),
     ]
     printer_columns = []

@@ -11,8 +11,8 @@ import kopf
 
 from . import kube, metrics
 from .api import GROUP, PLURAL, VERSION
-from .benchmark import benchmark_status
 from .builders import MANAGED_BY
+from .evaluation import extra_status
 from .reconcile import reconcile
 
 __all__ = ["wait_until_served"]
@@ -77,14 +77,14 @@ def probe(**_: Any) -> bool:
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def on_change(namespace: str | None, name: str, **_: Any) -> None:
     if namespace:  # the resource is namespaced; kopf types the argument for cluster-scoped ones too
-        reconcile(namespace, name, _emit, benchmark_status)
+        reconcile(namespace, name, _emit, extra_status)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def resync(namespace: str | None, name: str, **_: Any) -> None:
     # A safety net: child events normally trigger reconciles within a second.
     if namespace:
-        reconcile(namespace, name, _emit, benchmark_status)
+        reconcile(namespace, name, _emit, extra_status)
 
 
 def _owner_changed(body: kopf.Body, **_: Any) -> None:
@@ -93,7 +93,7 @@ def _owner_changed(body: kopf.Body, **_: Any) -> None:
     namespace = body.get("metadata", {}).get("namespace")
     if not name or not namespace:
         return
-    reconcile(namespace, name, _emit, benchmark_status)
+    reconcile(namespace, name, _emit, extra_status)
 
 
 for _group, _version, _plural in (

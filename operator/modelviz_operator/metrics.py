@@ -14,6 +14,8 @@ __all__ = [
     "BENCHMARK_PASSED",
     "BENCHMARK_RPS",
     "CONDITION",
+    "MODEL_QUALITY",
+    "QUALITY_PASSED",
     "RECONCILES",
     "RECONCILE_ERRORS",
     "RECONCILE_SECONDS",
@@ -50,9 +52,28 @@ CONDITION = Gauge(
     "1 when the ModelVisualizer's condition has this status, else 0.",
     ["namespace", "name", "type", "status"],
 )
+# One series per model and figure of the latest evaluation of the current models and dataset.
+MODEL_QUALITY = Gauge(
+    "modelviz_model_quality",
+    "A model's figure on the dataset: top1, top5, ece, macro_f1 or worst_class_recall (0 to 1).",
+    ["namespace", "name", "model", "metric"],
+)
+QUALITY_PASSED = Gauge(
+    "modelviz_quality_passed",
+    "1 when every model met its quality targets, 0 when one missed them (absent without targets or result).",
+    ["namespace", "name"],
+)
 _STATUSES = ("True", "False", "Unknown")
-_GAUGES = (BENCHMARK_RPS, BENCHMARK_P99, BENCHMARK_PASSED)
+_GAUGES = (BENCHMARK_RPS, BENCHMARK_P99, BENCHMARK_PASSED, QUALITY_PASSED)
+_QUALITY_FIGURES = {
+    "top1": "top1",
+    "top5": "top5",
+    "ece": "ece",
+    "macroF1": "macro_f1",
+    "worstClassRecall": "worst_class_recall",
+}
 _condition_types: dict[tuple[str, str], set[str]] = {}  # what forget() must remove
+_quality_series: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
 
 def observe_status(namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -70,12 +91,35 @@ def observe_status(namespace: str, name: str, status: dict[str, Any]) -> None:
         BENCHMARK_PASSED.labels(namespace, name).set(1 if bench["passed"] else 0)
     elif bench.get("phase") in ("Succeeded", "Failed"):
         _remove(BENCHMARK_PASSED, (namespace, name))
+    observe_quality(namespace, name, status.get("evaluation") or {})
+
+
+def observe_quality(namespace: str, name: str, evaluation: dict[str, Any]) -> None:
+    """Per-model gauges of an ended evaluation; series of models no longer reported are removed."""
+    if evaluation and evaluation.get("phase") not in ("Succeeded", "Failed"):
+        return  # a running evaluation keeps the previous figures until it has new ones
+    fresh: set[tuple[str, str]] = set()
+    for model in evaluation.get("models") or []:
+        for key, metric in _QUALITY_FIGURES.items():
+            value = model.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                MODEL_QUALITY.labels(namespace, name, str(model.get("name")), metric).set(value)
+                fresh.add((str(model.get("name")), metric))
+    for model_name, metric in _quality_series.get((namespace, name), set()) - fresh:
+        _remove(MODEL_QUALITY, (namespace, name, model_name, metric))
+    _quality_series[(namespace, name)] = fresh
+    if isinstance(evaluation.get("passed"), bool):
+        QUALITY_PASSED.labels(namespace, name).set(1 if evaluation["passed"] else 0)
+    else:
+        _remove(QUALITY_PASSED, (namespace, name))
 
 
 def forget(namespace: str, name: str) -> None:
     """Drop a deleted resource's gauges (counters stay: Prometheus expects them not to vanish mid-series)."""
     for gauge in _GAUGES:
         _remove(gauge, (namespace, name))
+    for model_name, metric in _quality_series.pop((namespace, name), set()):
+        _remove(MODEL_QUALITY, (namespace, name, model_name, metric))
     for kind in _condition_types.pop((namespace, name), set()):
         for value in _STATUSES:
             _remove(CONDITION, (namespace, name, kind, value))

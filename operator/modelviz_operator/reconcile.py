@@ -74,6 +74,8 @@ def find_problems(spec: ModelVisualizerSpec, namespace: str, claim_exists: Calla
     claims = [(f"spec.models[{m.name}].claimName", m.claim_name) for m in spec.models if m.claim_name]
     if spec.dataset.claim_name:
         claims.append(("spec.dataset.claimName", spec.dataset.claim_name))
+    if spec.evaluation is not None and spec.evaluation.predictions_claim:
+        claims.append(("spec.evaluation.predictionsClaim", spec.evaluation.predictions_claim))
     for field, claim in claims:
         if not claim_exists(namespace, claim):
             problems.append(
@@ -269,6 +271,7 @@ def _reconcile_locked(
         failures=failures,
         generation=generation,
         now=now,
+        evaluation=status.get("evaluation", current_status.get("evaluation")),
     )
     announced = _announce_failures(body, previous_conditions, failures, emit)
     _announce_transitions(body, previous_conditions, status["conditions"], emit, announced)

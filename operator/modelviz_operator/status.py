@@ -3,7 +3,8 @@
 Conditions follow the Kubernetes API conventions: Ready, Progressing and Degraded, each with observedGeneration and
 a lastTransitionTime that moves only when the condition's status changes. Beside them, :func:`gitops_conditions`
 adds kstatus' two abnormal-true conditions (what Flux, kpt and the Argo CD check read): ``Reconciling`` (still
-converging: a rollout, pods starting, a gating benchmark, a retry) and ``Stalled`` (waiting will not help).
+converging: a rollout, pods starting, a gating benchmark or evaluation, a retry) and ``Stalled`` (waiting will not
+help).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from .api import ModelVisualizerSpec
 from .builders import Owner, desired_replicas, internal_url, selector_labels
 from .failures import Failure
+from .gates import gates_of, reconciling_for, stalled_by
 
 __all__ = [
     "CONDITION_ORDER",
@@ -29,7 +31,7 @@ __all__ = [
     "selector_string",
 ]
 
-CONDITION_ORDER = ("Ready", "Progressing", "Degraded", "Stalled", "Reconciling", "BenchmarkPassed")
+CONDITION_ORDER = ("Ready", "Progressing", "Degraded", "Stalled", "Reconciling", "BenchmarkPassed", "QualityPassed")
 
 # Waiting reasons that mean a pod will not become ready by itself.
 _BROKEN_WAITING = {
@@ -237,24 +239,22 @@ def gitops_conditions(
     failures: Sequence[Failure],
     generation: int | None,
     now: str,
+    evaluation: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """``Stalled`` and ``Reconciling`` derived from the other conditions, the latest run and the failures.
+    """``Stalled`` and ``Reconciling`` derived from the other conditions, the gates (:mod:`.gates`: the latest
+    benchmark run, the evaluation) and the failures.
 
     Stalled wins: kstatus reads the first of the two that is True, so they are never True together.
     """
     by_type = _by_type(conditions)
     degraded, ready, progressing = by_type.get("Degraded"), by_type.get("Ready"), by_type.get("Progressing")
-    passed = by_type.get("BenchmarkPassed")
-    gate = spec is not None and spec.benchmark is not None and spec.benchmark.gating and not spec.suspend
-    run = benchmark or {}
-    run_name = f"benchmark {run.get('runId')}" if run.get("runId") else "benchmark"
+    gates = gates_of(spec, by_type, benchmark, evaluation)
 
     stalled: tuple[str, str] | None = None
     if degraded is not None and degraded.get("status") == "True":
         stalled = (str(degraded.get("reason")), str(degraded.get("message", "")))
-    elif gate and run.get("phase") in ("Succeeded", "Failed") and passed and passed.get("status") == "False":
-        why = "BenchmarkTargetMissed" if passed.get("reason") == "TargetMissed" else "BenchmarkFailed"
-        stalled = (why, f"{run_name} gates this resource and did not pass: {passed.get('message', '')}")
+    else:
+        stalled = stalled_by(gates)
 
     reconciling: tuple[str, str] | None = None
     transient = [f for f in failures if f.transient]
@@ -265,9 +265,8 @@ def gitops_conditions(
             reconciling = (str(progressing.get("reason")), str(progressing.get("message", "")))
         elif ready is not None and ready.get("status") != "True" and ready.get("reason") != "Suspended":
             reconciling = (str(ready.get("reason")), str(ready.get("message", "")))
-        elif gate and run.get("phase") in ("Pending", "Running"):
-            why = "BenchmarkPending" if run["phase"] == "Pending" else "BenchmarkRunning"
-            reconciling = (why, f"{run_name} gates this resource and is {run['phase'].lower()}")
+        else:
+            reconciling = reconciling_for(gates)
 
     fresh = [
         condition("Stalled", True, *stalled, generation)

@@ -16,7 +16,7 @@ EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 def test_the_examples_cover_the_documented_cases() -> None:
     names = {p.name for p in EXAMPLES}
     assert {"minimal.yaml", "demo.yaml", "compare-models.yaml", "autoscaling.yaml", "loadbalancer.yaml"} <= names
-    assert {"benchmark.yaml", "custom-model.yaml", "ingress.yaml"} <= names
+    assert {"benchmark.yaml", "custom-model.yaml", "ingress.yaml", "quality-gate.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -64,7 +64,7 @@ def test_minimal_example_yields_children_and_columns(
     assert condition(obj, "Ready")["observedGeneration"] == obj["metadata"]["generation"]
     table = kubectl("get", "mviz", "minimal", "-n", namespace).stdout
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "MODELS", "REPLICAS", "READY", "STATUS", "URL", "SCENARIO", "RPS", "P99", "AGE"]
+    assert header == ["NAME", "MODELS", "REPLICAS", "READY", "STATUS", "URL", "SCENARIO", "RPS", "P99", "TOP1", "AGE"]
     assert "effnet-lite0" in table and "Available" in table
     events = kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.kind=ModelVisualizer")
     assert "Created" in events.stdout

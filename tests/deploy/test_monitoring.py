@@ -23,6 +23,7 @@ RULE = MONITORING / "prometheusrule.yaml"
 DASHBOARD = MONITORING / "grafana-dashboard.json"
 ALERTS = {
     "ModelVisualizerBenchmarkTargetsMissed",
+    "ModelVisualizerQualityTargetsMissed",
     "ModelVisualizerReconcileErrors",
     "ModelVisualizerDegraded",
     "ModelVisualizerOperatorDown",

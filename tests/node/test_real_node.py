@@ -194,6 +194,38 @@ def test_scale_to_two_replace_a_deleted_pod_and_scale_to_zero(kubectl: Kubectl, 
              timeout=180, interval=2, what="no fashion pods", explain=explain)  # fmt: skip
 
 
+def test_the_evaluation_job_runs_as_a_real_pod(kubectl: Kubectl, demo: str, operator: Any) -> None:
+    from modelviz_cluster.images_node import node_images
+    from modelviz_cluster.node import NODE_NAME
+
+    # The visualizer image itself, its ConfigMap and volumes, in the namespace enforcing `restricted`.
+    body = visualizer(
+        "quality",
+        models=[{"name": "small-cnn", "catalog": "fashion-cnn"}],
+        dataset={"catalog": "fashion-mnist", "maxImages": 200},
+        replicas=0,
+        image=node_images()[1],
+        evaluation={"targets": {"minTop1": 0.5}},
+    )
+    kubectl.apply(body, demo)
+
+    def ended() -> dict[str, Any] | None:
+        found = (kubectl.get("mviz", "quality", demo) or {}).get("status", {}).get("evaluation") or {}
+        return found if found.get("phase") in ("Succeeded", "Failed") else None
+
+    evaluation = wait_for(
+        ended, timeout=900, interval=2, what="the evaluation", explain=_explain(kubectl, demo, operator)
+    )
+    assert evaluation["phase"] == "Succeeded", evaluation
+    (model,) = evaluation["models"]
+    assert model["images"] == 200 and model["top1"] > 0.5, model
+    kubectl("wait", "--for=condition=QualityPassed", "mviz/quality", "-n", demo, "--timeout=60s")
+    (pod,) = kubectl.json("get", "pods", "-n", demo, "-l", f"job-name={evaluation['jobName']}")["items"]
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    kubectl("delete", "mviz", "quality", "-n", demo)
+
+
 def test_a_real_crash_loop_is_reported_then_recovers(kubectl: Kubectl, namespace: str, operator: Any) -> None:
     from modelviz_cluster.images_node import node_images
 

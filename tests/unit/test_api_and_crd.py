@@ -51,7 +51,7 @@ def test_crd_shape() -> None:
     assert crd["spec"]["names"]["shortNames"] == ["mviz"]
     assert version["subresources"]["scale"]["labelSelectorPath"] == ".status.selector"
     names = [c["name"] for c in version["additionalPrinterColumns"]]
-    for column in ("Models", "Replicas", "Ready", "URL", "RPS", "P99", "Age"):
+    for column in ("Models", "Replicas", "Ready", "URL", "RPS", "P99", "Top1", "Age"):
         assert column in names
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["properties"]["service"]["default"] == {}

@@ -17,10 +17,9 @@ from modelviz_app.metrics import (
     grouped_mean_interval,
     per_class_prf,
 )
+from modelviz_app.quality import ECE_BINS
 
 __all__ = ["ECE_BINS", "metrics_frame", "metrics_report", "predictions_frame", "report_json"]
-
-ECE_BINS = 15
 
 
 def predictions_frame(state: AppState, indices: np.ndarray | None = None) -> pd.DataFrame:

@@ -91,7 +91,9 @@ def _model(spec_json: str, cache: str) -> tuple[LoadedModel, Predictor]:
     return SHARED_MODELS.load(ModelSpec.model_validate_json(spec_json), Path(cache))
 
 
-def _evaluation(model: LoadedModel, predictor: Predictor, dataset: Dataset, cache: Path) -> Evaluation:
+def _evaluation(
+    model: LoadedModel, predictor: Predictor, dataset: Dataset, cache: Path, shared: Path | None = None
+) -> Evaluation:
     key = (model.key, dataset.key)
     with _EVAL_LOCK:  # one computation per model and dataset, even with several browser sessions
         if key not in _EVALUATIONS:
@@ -101,7 +103,7 @@ def _evaluation(model: LoadedModel, predictor: Predictor, dataset: Dataset, cach
                 def report(fraction: float, text: str) -> None:
                     bar.progress(fraction, text=text)
 
-                _EVALUATIONS[key] = evaluate(model, predictor, dataset, cache, report)
+                _EVALUATIONS[key] = evaluate(model, predictor, dataset, cache, report, shared=shared)
             finally:
                 bar.empty()
         found = _EVALUATIONS[key]
@@ -146,7 +148,9 @@ def load_state() -> AppState:
         state.predictors[model_spec.name] = predictor
         if state.dataset is not None:
             try:
-                state.evaluations[model_spec.name] = _evaluation(model, predictor, state.dataset, cache)
+                state.evaluations[model_spec.name] = _evaluation(
+                    model, predictor, state.dataset, cache, config.predictions_dir
+                )
             except Exception as exc:
                 state.errors[model_spec.name] = describe_error(exc)
     if state.dataset is not None and state.evaluations:

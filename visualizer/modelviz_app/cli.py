@@ -1,4 +1,4 @@
-"""``modelviz app serve|prepare|train-fashion``."""
+"""``modelviz app serve|evaluate|prepare|train-fashion``."""
 
 from __future__ import annotations
 
@@ -112,6 +112,45 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from modelviz_app.config import AppConfig, ConfigError
+    from modelviz_app.paths import cache_root
+    from modelviz_app.quality import evaluate_config, render
+
+    config_file = args.config or os.environ.get(CONFIG_ENV)
+    if not config_file:
+        print(f"modelviz app evaluate: no configuration (--config or ${CONFIG_ENV})", file=sys.stderr)
+        return 2
+    try:
+        config = AppConfig.load(config_file)
+    except ConfigError as exc:
+        print(f"modelviz app evaluate: {exc}", file=sys.stderr)
+        return 2
+    shard: tuple[int, int] | None = None
+    if args.shards is not None:
+        index = args.index if args.index is not None else int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+        if not 0 <= index < args.shards:
+            print(f"modelviz app evaluate: --index {index} is not below --shards {args.shards}", file=sys.stderr)
+            return 2
+        if config.predictions_dir is None:
+            print("modelviz app evaluate: --shards needs predictionsDir in the configuration", file=sys.stderr)
+            return 2
+        shard = (index, args.shards)
+    outcome = evaluate_config(config, cache_root(config.cache_dir), shard)
+    models, dataset_error = outcome.models, outcome.dataset_error
+    text = render(models, dataset_error, shard=shard, complete=outcome.complete)
+    print(text)
+    if args.output:
+        # Written in place (a Job's /dev/termination-log is a file the kubelet mounted; it cannot be renamed over).
+        Path(args.output).write_text(text, encoding="utf-8")
+    for quality in models:
+        if quality.error is not None:
+            print(f"modelviz app evaluate: {quality.name}: {quality.error}", file=sys.stderr)
+    if dataset_error is not None:
+        print(f"modelviz app evaluate: dataset: {dataset_error}", file=sys.stderr)
+    return 0 if dataset_error is None and all(q.error is None for q in models) else 1
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="modelviz app", description="the image-classification visualizer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +161,16 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--batch-max-size", type=int, help="images per batched model call, 1 = no batching (32)")
     serve.add_argument("--batch-max-wait-ms", type=float, help="longest wait for a batch to fill, in ms (5)")
     serve.set_defaults(func=_serve)
+    evaluate = sub.add_parser(
+        "evaluate", help="evaluate every configured model on the dataset and print the figures as JSON (headless)"
+    )
+    evaluate.add_argument("--config", help=f"configuration YAML (default: ${CONFIG_ENV})")
+    evaluate.add_argument("--output", help="also write the JSON here (e.g. /dev/termination-log)")
+    evaluate.add_argument(
+        "--shards", type=int, help="predict only one of this many slices into predictionsDir (an Indexed Job)"
+    )
+    evaluate.add_argument("--index", type=int, help="which slice, from 0 (default: $JOB_COMPLETION_INDEX)")
+    evaluate.set_defaults(func=_evaluate)
     for name, func, text in (
         ("prepare", _prepare, "convert the EfficientNet-Lite weights and train the Fashion-MNIST models, once"),
         ("train-fashion", _train, "train the Fashion-MNIST models (cached unless --force)"),

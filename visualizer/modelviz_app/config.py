@@ -91,6 +91,8 @@ class AppConfig(_Strict):
     models: list[ModelSpec] = Field(min_length=1, max_length=8)
     dataset: DatasetSpec
     cache_dir: Path | None = Field(default=None, alias="cacheDir")
+    # Predictions an evaluation Job wrote (a shared volume, read-only here): loaded instead of computed when present.
+    predictions_dir: Path | None = Field(default=None, alias="predictionsDir")
 
     @field_validator("models")
     @classmethod

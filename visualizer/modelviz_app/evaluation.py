@@ -17,7 +17,17 @@ from modelviz_app.datasets import Dataset
 from modelviz_app.models import LoadedModel, ModelLoadError, Predictor
 from modelviz_app.paths import write_atomically
 
-__all__ = ["BATCH_SIZE", "WORKERS", "Evaluation", "class_mapping", "evaluate", "predictions_path"]
+__all__ = [
+    "BATCH_SIZE",
+    "WORKERS",
+    "Evaluation",
+    "class_mapping",
+    "evaluate",
+    "merge_shards",
+    "predict_shard",
+    "predictions_path",
+    "shard_path",
+]
 
 # 16 per worker keeps peak memory low for 224x224 networks while batching gives most of its speed-up.
 BATCH_SIZE = 16
@@ -67,23 +77,36 @@ def predictions_path(cache: Path, model: LoadedModel, dataset: Dataset) -> Path:
     return cache / "predictions" / f"{model.key}-{dataset.key}-{_FORMAT}.npz"
 
 
-def evaluate(
+def shard_path(shared: Path, model: LoadedModel, dataset: Dataset, index: int, count: int) -> Path:
+    return shared / "predictions" / "shards" / f"{model.key}-{dataset.key}-{_FORMAT}.{index}-of-{count}.npz"
+
+
+def shard_rows(n: int, index: int, count: int) -> range:
+    """The contiguous slice of ``n`` images that shard ``index`` of ``count`` predicts."""
+    return range(n * index // count, n * (index + 1) // count)
+
+
+def _load(path: Path) -> tuple[np.ndarray, dict[str, object]]:
+    with np.load(path) as data:
+        return np.asarray(data["probs"]), dict(json.loads(str(data["meta"])))
+
+
+def _save(path: Path, probs: np.ndarray, meta: dict[str, object]) -> bool:
+    text = json.dumps(meta)
+    return write_atomically(path, lambda p: np.savez_compressed(p, probs=probs, meta=np.array(text)))
+
+
+def _predict(
     model: LoadedModel,
     predictor: Predictor,
     dataset: Dataset,
-    cache: Path | None,
-    progress: ProgressFn | None = None,
-    batch_size: int = BATCH_SIZE,
-    workers: int = WORKERS,
-) -> Evaluation:
-    y_true = class_mapping(model, dataset)[dataset.labels]
-    path = predictions_path(cache, model, dataset) if cache is not None else None
-    if path is not None and path.exists():
-        with np.load(path) as data:
-            meta = json.loads(str(data["meta"]))
-            probs = np.asarray(data["probs"])
-        return Evaluation(model.name, model.labels, y_true, probs, meta["seconds_per_image"], meta["backend"], True)
-    n = len(dataset)
+    rows: range,
+    progress: ProgressFn | None,
+    batch_size: int,
+    workers: int,
+) -> tuple[np.ndarray, float]:
+    """Probabilities of the images in ``rows`` and the inference seconds they took (all workers summed)."""
+    n = len(rows)
     probs = np.zeros((n, len(model.labels)), dtype=np.float32)
     infer = 0.0
     local = threading.local()
@@ -94,7 +117,7 @@ def evaluate(
         if not hasattr(local, "predict"):
             local.predict = predictor.worker()
         stop = min(n, start + batch_size)
-        batch = model.preprocess(np.stack([model.fit(dataset.image(i)) for i in range(start, stop)]))
+        batch = model.preprocess(np.stack([model.fit(dataset.image(rows[i])) for i in range(start, stop)]))
         t0 = time.perf_counter()
         probs[start:stop] = local.predict(batch)
         return stop, time.perf_counter() - t0
@@ -103,9 +126,71 @@ def evaluate(
         for stop, seconds in pool.map(run, range(0, n, batch_size)):
             infer += seconds
             if progress is not None:
-                progress(stop / n, f"{model.name}: {stop}/{n} images")
+                progress(stop / max(n, 1), f"{model.name}: {stop}/{n} images")
+    return probs, infer
+
+
+def predict_shard(
+    model: LoadedModel,
+    predictor: Predictor,
+    dataset: Dataset,
+    shared: Path,
+    index: int,
+    count: int,
+    batch_size: int = BATCH_SIZE,
+    workers: int = WORKERS,
+) -> Path:
+    """Predict one shard of the dataset into the shared directory (kept when already there); its path."""
+    path = shard_path(shared, model, dataset, index, count)
+    if not path.exists() and not predictions_path(shared, model, dataset).exists():
+        rows = shard_rows(len(dataset), index, count)
+        probs, infer = _predict(model, predictor, dataset, rows, None, batch_size, workers)
+        meta = {"seconds": infer, "images": len(rows), "backend": predictor.backend}
+        if not _save(path, probs, meta):
+            raise OSError(f"cannot write predictions to {path}")
+    return path
+
+
+def merge_shards(model: LoadedModel, dataset: Dataset, shared: Path, count: int) -> bool:
+    """Join every shard into the shared predictions file once all are there; whether that file exists now."""
+    target = predictions_path(shared, model, dataset)
+    if target.exists():
+        return True
+    paths = [shard_path(shared, model, dataset, i, count) for i in range(count)]
+    if not all(p.exists() for p in paths):
+        return False
+    parts = [_load(p) for p in paths]
+    probs = np.concatenate([probs for probs, _ in parts])
+    seconds = sum(float(str(meta["seconds"])) for _, meta in parts) / max(len(dataset), 1)
+    meta = {"seconds_per_image": seconds, "backend": str(parts[0][1]["backend"])}
+    if not _save(target, probs, meta):
+        raise OSError(f"cannot write predictions to {target}")
+    return True
+
+
+def evaluate(
+    model: LoadedModel,
+    predictor: Predictor,
+    dataset: Dataset,
+    cache: Path | None,
+    progress: ProgressFn | None = None,
+    batch_size: int = BATCH_SIZE,
+    workers: int = WORKERS,
+    shared: Path | None = None,
+) -> Evaluation:
+    """Predictions of the whole dataset: from ``shared`` (written by the evaluation Job) when there, else from the
+    cache, else computed (and cached)."""
+    y_true = class_mapping(model, dataset)[dataset.labels]
+    found = predictions_path(shared, model, dataset) if shared is not None else None
+    path = predictions_path(cache, model, dataset) if cache is not None else None
+    for source in (found, path):
+        if source is not None and source.exists():
+            probs, meta = _load(source)
+            seconds = float(str(meta["seconds_per_image"]))
+            return Evaluation(model.name, model.labels, y_true, probs, seconds, str(meta["backend"]), True)
+    n = len(dataset)
+    probs, infer = _predict(model, predictor, dataset, range(n), progress, batch_size, workers)
     seconds = infer / max(n, 1)
     if path is not None:
-        meta = json.dumps({"seconds_per_image": seconds, "backend": predictor.backend})
-        write_atomically(path, lambda p: np.savez_compressed(p, probs=probs, meta=np.array(meta)))
+        _save(path, probs, {"seconds_per_image": seconds, "backend": predictor.backend})
     return Evaluation(model.name, model.labels, y_true, probs, seconds, predictor.backend, False)

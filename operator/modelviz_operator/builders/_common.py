@@ -16,10 +16,13 @@ __all__ = [
     "CONFIG_PATH",
     "FIELD_MANAGER",
     "MANAGED_BY",
+    "RUN_AS_USER",
     "Owner",
+    "container_security",
     "content_hash",
     "labels",
     "metadata",
+    "pod_security",
     "selector_labels",
 ]
 
@@ -30,6 +33,26 @@ APP_PORT = 8501
 CONFIG_DIR = "/etc/modelviz"
 CONFIG_PATH = f"{CONFIG_DIR}/config.yaml"
 CONFIG_HASH_ANNOTATION = "modelviz.io/config-hash"
+RUN_AS_USER = 10001
+
+
+def pod_security() -> dict[str, Any]:
+    """The pod securityContext every generated pod runs with (restricted Pod Security Standard)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> dict[str, Any]:
+    """Every generated container's securityContext: no privilege, read-only root, no capabilities."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 @dataclass(frozen=True)

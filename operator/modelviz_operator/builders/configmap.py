@@ -10,11 +10,20 @@ import yaml
 from ..api import ModelVisualizerSpec
 from ._common import Owner, metadata
 
-__all__ = ["CACHE_DIR", "DATASET_MOUNT", "MODELS_MOUNT", "app_config", "build_configmap", "configmap_name"]
+__all__ = [
+    "CACHE_DIR",
+    "DATASET_MOUNT",
+    "MODELS_MOUNT",
+    "PREDICTIONS_MOUNT",
+    "app_config",
+    "build_configmap",
+    "configmap_name",
+]
 
 MODELS_MOUNT = "/mnt/modelviz/models"
 DATASET_MOUNT = "/mnt/modelviz/dataset"
 CACHE_DIR = "/var/cache/modelviz"
+PREDICTIONS_MOUNT = "/var/lib/modelviz/predictions"  # spec.evaluation.predictionsClaim
 
 
 def configmap_name(owner: Owner) -> str:
@@ -49,6 +58,8 @@ def app_config(spec: ModelVisualizerSpec) -> dict[str, Any]:
     config: dict[str, Any] = {"models": models, "dataset": dataset, "cacheDir": CACHE_DIR}
     if spec.title:
         config["title"] = spec.title
+    if spec.evaluation is not None and spec.evaluation.predictions_claim:
+        config["predictionsDir"] = PREDICTIONS_MOUNT
     return config
 
 

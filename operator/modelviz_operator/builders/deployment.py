@@ -10,18 +10,32 @@ from ._common import (
     CONFIG_DIR,
     CONFIG_HASH_ANNOTATION,
     CONFIG_PATH,
+    RUN_AS_USER,
     Owner,
+    container_security,
     content_hash,
     metadata,
+    pod_security,
     selector_labels,
 )
-from .configmap import CACHE_DIR, DATASET_MOUNT, MODELS_MOUNT, build_configmap, configmap_name
+from .configmap import CACHE_DIR, DATASET_MOUNT, MODELS_MOUNT, PREDICTIONS_MOUNT, build_configmap, configmap_name
 
-__all__ = ["DEFAULT_RESOURCES", "HEALTH_PATH", "build_deployment", "deployment_name", "desired_replicas"]
+__all__ = [
+    "DEFAULT_RESOURCES",
+    "HEALTH_PATH",
+    "app_env",
+    "build_deployment",
+    "deployment_name",
+    "desired_replicas",
+    "pod_placement",
+    "pod_volumes",
+    "seed_cache_container",
+    "visualizer_pod_security",
+    "visualizer_resources",
+]
 
 HEALTH_PATH = "/_stcore/health"
 IMAGE_CACHE = "/opt/modelviz/cache"  # MODELVIZ_CACHE of Dockerfile.app
-RUN_AS_USER = 10001
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "500m", "memory": "1Gi"},
     "limits": {"memory": "3Gi"},
@@ -41,7 +55,8 @@ def desired_replicas(spec: ModelVisualizerSpec) -> int | None:
     return spec.replicas
 
 
-def _volumes(owner: Owner, spec: ModelVisualizerSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def pod_volumes(owner: Owner, spec: ModelVisualizerSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The visualizer's volumes and its container's mounts: config, scratch, cache, model and dataset claims."""
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": configmap_name(owner)}},
         # The root filesystem is read-only: Streamlit and TensorFlow write only here.
@@ -63,6 +78,11 @@ def _volumes(owner: Owner, spec: ModelVisualizerSpec) -> tuple[list[dict[str, An
             {"name": "dataset", "persistentVolumeClaim": {"claimName": spec.dataset.claim_name, "readOnly": True}}
         )
         mounts.append({"name": "dataset", "mountPath": DATASET_MOUNT, "readOnly": True})
+    if spec.evaluation is not None and spec.evaluation.predictions_claim:
+        # The evaluation Job writes here (it mounts the claim read-write); the visualizer only reads.
+        claim = {"claimName": spec.evaluation.predictions_claim, "readOnly": True}
+        volumes.append({"name": "predictions", "persistentVolumeClaim": claim})
+        mounts.append({"name": "predictions", "mountPath": PREDICTIONS_MOUNT, "readOnly": True})
     return volumes, mounts
 
 
@@ -75,61 +95,79 @@ def _probe(period: int, failures: int, timeout: int = 3) -> dict[str, Any]:
     }
 
 
-def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
-    volumes, mounts = _volumes(owner, spec)
-    config_hash = content_hash(build_configmap(owner, spec)["data"])
-    resources = (
+def app_env() -> list[dict[str, Any]]:
+    return [
+        {"name": "MODELVIZ_CONFIG", "value": CONFIG_PATH},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+
+
+def visualizer_resources(spec: ModelVisualizerSpec) -> dict[str, Any]:
+    return (
         spec.resources.model_dump(exclude_defaults=True) if spec.resources is not None else None
     ) or DEFAULT_RESOURCES
-    container: dict[str, Any] = {
-        "name": "visualizer",
-        "image": spec.image,
-        "args": ["modelviz", "app", "serve", "--address", "0.0.0.0", "--port", str(APP_PORT)],  # noqa: S104
-        "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
-        "env": [
-            {"name": "MODELVIZ_CONFIG", "value": CONFIG_PATH},
-            {"name": "HOME", "value": "/tmp"},
-        ],
-        "resources": resources,
-        "volumeMounts": mounts,
-        # Loading models and computing a dataset's predictions may take minutes on first start.
-        "startupProbe": _probe(period=5, failures=120),
-        "readinessProbe": _probe(period=5, failures=3),
-        "livenessProbe": _probe(period=10, failures=3, timeout=5),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    }
-    if spec.image_pull_policy:
-        container["imagePullPolicy"] = spec.image_pull_policy
-    # The image bakes converted weights and trained models into IMAGE_CACHE (read-only at run time); the app also
-    # writes prediction caches, so it works in the cache volume: the image's directory tree recreated there, its files
-    # as symbolic links (`cp -s`: nothing copied, ~150 MB of weights stay in the image), new files written beside them.
+
+
+def visualizer_pod_security() -> dict[str, Any]:
+    # fsGroup: mounted claims and the cache volume are writable/readable by the app's user.
+    return {**pod_security(), "fsGroup": RUN_AS_USER}
+
+
+def seed_cache_container(spec: ModelVisualizerSpec) -> dict[str, Any]:
+    """The init container that makes the image's baked models visible in the writable cache volume.
+
+    The image bakes converted weights and trained models into IMAGE_CACHE (read-only at run time); the app also
+    writes prediction caches, so it works in the cache volume: the image's directory tree recreated there, its files
+    as symbolic links (`cp -s`: nothing copied, ~150 MB of weights stay in the image), new files written beside them.
+    """
     seed_cache: dict[str, Any] = {
         "name": "seed-cache",
         "image": spec.image,
         "command": ["sh", "-c", f"cp -Rs {IMAGE_CACHE}/. {CACHE_DIR}/ 2>/dev/null || true"],
         "volumeMounts": [{"name": "cache", "mountPath": CACHE_DIR}],
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        "securityContext": container["securityContext"],
+        "securityContext": {**container_security(), "runAsNonRoot": True},
     }
     if spec.image_pull_policy:
         seed_cache["imagePullPolicy"] = spec.image_pull_policy
+    return seed_cache
+
+
+def pod_placement(spec: ModelVisualizerSpec) -> dict[str, Any]:
+    """nodeSelector and tolerations of the spec, for every pod that runs the visualizer image."""
+    placement: dict[str, Any] = {}
+    if spec.node_selector:
+        placement["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        placement["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations]
+    return placement
+
+
+def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
+    volumes, mounts = pod_volumes(owner, spec)
+    config_hash = content_hash(build_configmap(owner, spec)["data"])
+    container: dict[str, Any] = {
+        "name": "visualizer",
+        "image": spec.image,
+        "args": ["modelviz", "app", "serve", "--address", "0.0.0.0", "--port", str(APP_PORT)],  # noqa: S104
+        "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
+        "env": app_env(),
+        "resources": visualizer_resources(spec),
+        "volumeMounts": mounts,
+        # Loading models and computing a dataset's predictions may take minutes on first start.
+        "startupProbe": _probe(period=5, failures=120),
+        "readinessProbe": _probe(period=5, failures=3),
+        "livenessProbe": _probe(period=10, failures=3, timeout=5),
+        "securityContext": {**container_security(), "runAsNonRoot": True},
+    }
+    if spec.image_pull_policy:
+        container["imagePullPolicy"] = spec.image_pull_policy
     pod_spec: dict[str, Any] = {
-        "initContainers": [seed_cache],
+        "initContainers": [seed_cache_container(spec)],
         "containers": [container],
         "volumes": volumes,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "fsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": visualizer_pod_security(),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -138,11 +176,8 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
                 "labelSelector": {"matchLabels": selector_labels(owner)},
             }
         ],
+        **pod_placement(spec),
     }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.tolerations:
-        pod_spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations]
     template_meta = metadata(owner, "", annotations={**spec.pod_annotations, CONFIG_HASH_ANNOTATION: config_hash})
     for key in ("name", "namespace", "ownerReferences"):
         template_meta.pop(key)

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from ..api import BenchmarkSpec, ModelVisualizerSpec
-from ._common import Owner, metadata
+from ._common import Owner, container_security, metadata, pod_security
 from .service import service_name
 
 __all__ = ["BENCH_IMAGE", "RUN_ID_LABEL", "benchmark_job_name", "benchmark_url", "build_benchmark_job"]
@@ -73,12 +73,7 @@ def build_benchmark_job(
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pod_security(),
                     "containers": [
                         {
                             "name": "ab",
@@ -90,11 +85,7 @@ def build_benchmark_job(
                                 "requests": {"cpu": "500m", "memory": "64Mi"},
                                 "limits": {"memory": "256Mi"},
                             },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": container_security(),
                         }
                     ],
                 },

@@ -1,0 +1,87 @@
+"""What the benchmark and the evaluation share about their Jobs: when one has ended, its pod's termination message,
+and pruning the finished ones beyond ``keepJobs``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import kube
+from .builders import Owner
+
+__all__ = [
+    "finished_condition",
+    "job_pod",
+    "job_pods",
+    "prune_finished",
+    "succeeded",
+    "termination_document",
+    "termination_message",
+]
+
+
+def finished_condition(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The condition saying the Job ended (Complete, SuccessCriteriaMet, Failed, FailureTarget), or None."""
+    conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []}
+    return next(
+        (
+            c
+            for t in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
+            if (c := conditions.get(t)) and c.get("status") == "True"
+        ),
+        None,
+    )
+
+
+def succeeded(finished: dict[str, Any]) -> bool:
+    return finished.get("type") in ("Complete", "SuccessCriteriaMet")
+
+
+def termination_message(pod: dict[str, Any] | None) -> str:
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        if terminated.get("message"):
+            return str(terminated["message"])
+    return ""
+
+
+def termination_document(message: str) -> dict[str, Any] | None:
+    """The JSON object a runner wrote as its termination message, or None."""
+    if not message:
+        return None
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def job_pods(owner: Owner, job_name: str) -> list[dict[str, Any]]:
+    """The Job's pods, oldest first."""
+    pods = kube.list_objects("v1", "Pod", owner.namespace, f"job-name={job_name}")
+    pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "")
+    return pods
+
+
+def job_pod(owner: Owner, job_name: str) -> dict[str, Any] | None:
+    """The Job's newest pod."""
+    pods = job_pods(owner, job_name)
+    return pods[-1] if pods else None
+
+
+def prune_finished(owner: Owner, component: str, keep_jobs: int, keep_names: set[str]) -> None:
+    """Delete this owner's finished Jobs of one component beyond the newest ``keep_jobs`` (``keep_names`` stay)."""
+    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component={component}"
+    jobs = kube.list_objects("batch/v1", "Job", owner.namespace, selector)
+    finished = [
+        j
+        for j in jobs
+        if j["metadata"]["name"] not in keep_names
+        and any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in (j.get("status") or {}).get("conditions") or []
+        )
+    ]
+    finished.sort(key=lambda j: j["metadata"].get("creationTimestamp") or "", reverse=True)
+    for job in finished[max(0, keep_jobs - len(keep_names)) :]:
+        kube.delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
