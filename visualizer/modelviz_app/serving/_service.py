@@ -93,6 +93,8 @@ class Service:
             try:
                 assert self.cache is not None
                 model, predictor = await asyncio.to_thread(SHARED_MODELS.load, entry.spec, self.cache)
+                # Every fixed batch size allocated before the first request, not during the first burst.
+                await asyncio.to_thread(predictor.warm)
             except Exception as exc:  # one broken model must not stop the others (the pages show the same error)
                 entry.state, entry.error = "failed", describe_error(exc)
                 _LOG.warning("model %s could not be loaded: %s", name, entry.error)

@@ -5,6 +5,9 @@ worker threads on every request (about 20 thread hops per ``/``). This middlewar
 files in Streamlit's static directory, read once, with the cache headers Streamlit itself sends (``no-cache`` for
 HTML and the manifest, long-lived ``immutable`` for the hashed bundles) plus a content ETag for 304 revalidation.
 Anything else (pages' URLs, ``/_stcore/*`` websocket and uploads, media) passes through to Streamlit untouched.
+
+It wraps the whole ``st.App`` (outside Starlette's error handling and every middleware), so a shell request costs
+one dictionary lookup and two sends; it counts its own responses in the app's request metrics.
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ import hashlib
 import mimetypes
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelviz_app.serving._telemetry import Metrics, route_of
 
 __all__ = ["PageShellMiddleware", "ShellFile", "StaticShell"]
 
@@ -92,6 +99,7 @@ class PageShellMiddleware:
         self.app = app
         self.shell = shell
         self.prefix = base.rstrip("/")
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _name(self, path: str) -> str | None:
         if self.prefix:
@@ -104,10 +112,23 @@ class PageShellMiddleware:
         # Only exact names from the listing: no path arithmetic, so nothing outside the directory can be named.
         return name if name in self.shell else None
 
+    def _count(self, path: str, method: str, status: int, start: float) -> None:
+        key = (path, method, status)
+        counters = self._series.get(key)
+        if counters is None:  # bounded: shell names x (GET, HEAD) x (200, 304)
+            route = route_of(path, self.prefix)
+            counters = self._series[key] = (
+                Metrics.requests.labels(route, method, str(status)),
+                Metrics.latency.labels(route),
+            )
+        counters[0].inc()
+        counters[1].observe(time.perf_counter() - start)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
         name = self._name(scope["path"])
         found = self.shell.get(name) if name is not None else None
         if found is None:
@@ -118,6 +139,8 @@ class PageShellMiddleware:
             headers = [h for h in found.headers if h[0] in (b"etag", b"cache-control")]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
+            self._count(scope["path"], scope["method"], 304, start)
             return
         await send({"type": "http.response.start", "status": 200, "headers": found.headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else found.body})
+        self._count(scope["path"], scope["method"], 200, start)
