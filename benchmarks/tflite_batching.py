@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "visualizer"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from modelviz_app.models._runner import FixedBatches  # noqa: E402
+from modelviz_app.models._runner import BATCH_SIZES, FixedBatches  # noqa: E402
 
 
 def _interpreter(path: Path, batch: int, threads: int, shape: tuple[int, ...]) -> tuple[Any, int, int]:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in (1, 2, 4, 8, 16, 32):
             configs[f"fixed batch {b}, {threads} thread{'s' if threads > 1 else ''}"] = _fixed(path, b, threads, shape)
     configs["dynamic sizes 1-32, old path (re-allocate on size change), 2 threads"] = _old_dynamic(path, shape)
-    configs["dynamic sizes 1-32, FixedBatches (1, 2, 4, 8), 2 threads"] = _new_dynamic(path, shape)
+    configs[f"dynamic sizes 1-32, FixedBatches {BATCH_SIZES}, 2 threads"] = _new_dynamic(path, shape)
     for b in (1, 8):
         configs[f"two 1-thread interpreters on two Python threads, batch {b} each"] = _two_threads(path, b, shape)
     rounds: dict[str, list[float]] = {name: [] for name in configs}

@@ -24,9 +24,10 @@ __all__ = ["AGREEMENT_TOLERANCE", "BATCH_SIZES", "FixedBatches", "Predictor", "b
 
 AGREEMENT_TOLERANCE = 2e-5  # max |p_tflite - p_keras| over the check batch, probabilities
 _LOG = logging.getLogger(__name__)
-# XNNPACK's cost per image is flat from batch 8 up on 2 cores while activations outgrow the cache; larger batches
-# run as several calls of 8.
-BATCH_SIZES = (1, 2, 4, 8)
+# XNNPACK's cost per image is about flat in the batch size on these CNNs (their spatial size already fills the
+# matrix kernels), while each allocated size costs memory (lite0: ~43 MB per interpreter + ~11 MB per image of
+# batch): two sizes, larger batches run as several calls of 8 (benchmarks/tflite_batching.md).
+BATCH_SIZES = (1, 8)
 
 
 def _convert(keras_model: Any, target: Path) -> None:
@@ -131,8 +132,8 @@ class Predictor:
 def batch_plan(n: int, sizes: tuple[int, ...] = BATCH_SIZES) -> list[tuple[int, int, int]]:
     """How to run ``n`` images on interpreters of fixed batch ``sizes``: ``(start, count, size)`` per call.
 
-    Largest size first; a remainder is padded up to the next size when that wastes at most a quarter of it (7 -> 8,
-    3 -> 4) and otherwise split (5 -> 4 + 1): no call ever needs a tensor re-allocation.
+    Largest size first; a remainder is padded up to the next size when that wastes at most a quarter of it (with
+    sizes 1 and 8: 7 -> 8, 6 -> 8) and otherwise split (5 -> 1 + 1 + 1 + 1 + 1): no call re-allocates a tensor.
     """
     ordered = sorted(sizes)
     plan: list[tuple[int, int, int]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,8 +21,10 @@ from modelviz_app.serving._service import Service
 from modelviz_app.serving._shell import PageShellMiddleware, StaticShell
 from modelviz_app.serving._telemetry import REGISTRY, TelemetryMiddleware, metrics_endpoint
 
-__all__ = ["UI_SCRIPT", "app_parts", "build_app", "url_base", "with_page_shell"]
+__all__ = ["PRELOAD_ENV", "UI_SCRIPT", "app_parts", "build_app", "url_base", "with_page_shell"]
 
+# ``0``: index.html exactly as Streamlit ships it, without the landing page's preload hints.
+PRELOAD_ENV = "MODELVIZ_PAGE_PRELOAD"
 UI_SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
 _IN_MEMORY = Gauge("modelviz_app_models_in_memory", "Model copies held by the process", registry=REGISTRY)
 _IN_MEMORY.set_function(SHARED_MODELS.loaded)
@@ -39,7 +42,8 @@ def _shell() -> StaticShell:
     from streamlit import file_util
     from streamlit.web.server.starlette.starlette_server_config import STATIC_ASSET_CACHE_MAX_AGE_SECONDS
 
-    return StaticShell(Path(file_util.get_static_dir()), STATIC_ASSET_CACHE_MAX_AGE_SECONDS)
+    preload = os.environ.get(PRELOAD_ENV, "1") != "0"
+    return StaticShell(Path(file_util.get_static_dir()), STATIC_ASSET_CACHE_MAX_AGE_SECONDS, preload)
 
 
 def app_parts(argv: list[str] | None = None) -> dict[str, Any]:

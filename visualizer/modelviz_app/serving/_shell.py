@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelviz_app.serving._telemetry import Metrics, route_of
 
-__all__ = ["PageShellMiddleware", "ShellFile", "StaticShell"]
+__all__ = ["LANDING_CHUNKS", "PageShellMiddleware", "ShellFile", "StaticShell", "with_preloads"]
 
 # A bound on the memory the shell may hold; files beyond it are read per request instead.
 _MAX_CACHED_BYTES = 64 * 1024 * 1024
@@ -38,12 +38,45 @@ class ShellFile:
     etag: bytes
 
 
+# Bundles Streamlit loads lazily, only once the first script run asks for a metric, radio, Vega-Lite chart or
+# dataframe (the Overview's elements). Hinted in index.html, the browser fetches and compiles them while the main
+# bundle starts instead of one round of imports after another once the page's content arrives: in a fresh browser
+# session the first chart no longer waits for them. Names without the content hash, so a new Streamlit keeps working.
+LANDING_CHUNKS = (
+    "Radio", "useFormValidation", "useField", "useFormReset", "useSlot", "WidgetLabel", "WidgetLabelHelpIconInline",
+    "useBasicWidgetState", "Metric", "formatNumber", "printWidthCap", "sprintfjs", "CustomTheme", "numbro",
+    "loadVegaEmbed", "ArrowVegaLiteChart", "Quiver", "withFullScreenWrapper", "vega-interpreter", "recordbatch",
+    "serialization", "embed", "DataFrame", "arrowFormatUtils", "moment", "reactJsonViewCompat", "FileDownload.esm",
+    "TableChart.esm", "downloadDataUrl", "dist", "unzip", "string", "linear", "defaultLocale", "value", "range",
+    "ordinal", "threshold", "colors", "cubic", "time", "treemap", "isString", "isEmpty", "toConsumableArray",
+    "Delete.esm", "_baseAssignValue", "_hasUnicode", "_baseIndexOf", "resolveDefaultExport", "init",
+)  # fmt: skip
+
+
+def with_preloads(index: bytes, names: set[str], stems: tuple[str, ...] = LANDING_CHUNKS) -> bytes:
+    """``index.html`` with ``modulepreload`` links for the static ``js`` files named ``<stem>.<hash>.js``.
+
+    Relative links, like Streamlit's own, so a base URL path keeps working; files index.html already names are left.
+    """
+    wanted = set(stems)
+    links = [
+        f'<link rel="modulepreload" crossorigin href="./{name}">'
+        for name in sorted(names)
+        if name.startswith("static/js/") and name.endswith(".js") and name.encode() not in index
+        and name[len("static/js/") : -len(".js")].rsplit(".", 1)[0] in wanted
+    ]  # fmt: skip
+    if not links or b"</head>" not in index:
+        return index
+    return index.replace(b"</head>", ("  " + "\n    ".join(links) + "\n  </head>").encode(), 1)
+
+
 class StaticShell:
     """Streamlit's static directory, listed at start and each file read once on first request."""
 
-    def __init__(self, directory: Path, immutable_max_age: int) -> None:
+    def __init__(self, directory: Path, immutable_max_age: int, preload: bool = True) -> None:
         self.directory = directory
         self._max_age = immutable_max_age
+        self._preload = preload
         self._names = {
             str(Path(root, f).relative_to(directory)).replace(os.sep, "/")
             for root, _dirs, files in os.walk(directory)
@@ -66,6 +99,8 @@ class StaticShell:
         if found is not None or name not in self._names:
             return found
         body = (self.directory / name).read_bytes()
+        if name == "index.html" and self._preload:
+            body = with_preloads(body, self._names)
         kind, encoding = mimetypes.guess_type(name)
         kind = kind or "application/octet-stream"
         if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
