@@ -188,8 +188,8 @@ def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list
         "through `modelviz_bench.runner` (the benchmark Job's code); server cores = its CPU seconds / wall time.",
         "* predict: `ab -p sample.jpg -T image/jpeg` (the 224x224 JPEG the `predict` scenario POSTs) to "
         "`/api/v1/predict?model=<name>`; the server is `modelviz app serve` with the three catalog models loaded "
-        "(TFLite/XNNPACK, 2 threads, one interpreter allocated per fixed batch size, 1 and 8: a batch is split or "
-        "zero-padded onto them, never re-allocated). *batching*: defaults (at most 32 images per call, at most 5 ms "
+        "(TFLite/XNNPACK, 2 threads, one interpreter allocated per fixed batch size, 1 and 2: a batch is split "
+        "onto them, never re-allocated). *batching*: defaults (at most 8 images per call, at most 5 ms "
         "of waiting for requests already being read); *no batching*: `MODELVIZ_BATCH_MAX_SIZE=1`, one request = one "
         "model call (the same interpreters and threads). Mean batch = images / model calls during the run, from the "
         "app's `/metrics`. *(keras)* rows: the same servers with `MODELVIZ_RUNTIME=keras` (Keras `predict_on_batch` "

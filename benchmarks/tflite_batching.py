@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     configs: dict[str, Callable[[], int]] = {}
     for threads in (2, 1):
-        for b in (1, 2, 4, 8, 16, 32):
+        for b in (1, 2, 4, 8, 32):
             configs[f"fixed batch {b}, {threads} thread{'s' if threads > 1 else ''}"] = _fixed(path, b, threads, shape)
     configs["dynamic sizes 1-32, old path (re-allocate on size change), 2 threads"] = _old_dynamic(path, shape)
     configs[f"dynamic sizes 1-32, FixedBatches {BATCH_SIZES}, 2 threads"] = _new_dynamic(path, shape)

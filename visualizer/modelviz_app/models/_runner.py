@@ -24,10 +24,10 @@ __all__ = ["AGREEMENT_TOLERANCE", "BATCH_SIZES", "FixedBatches", "Predictor", "b
 
 AGREEMENT_TOLERANCE = 2e-5  # max |p_tflite - p_keras| over the check batch, probabilities
 _LOG = logging.getLogger(__name__)
-# XNNPACK's cost per image is about flat in the batch size on these CNNs (their spatial size already fills the
-# matrix kernels), while each allocated size costs memory (lite0: ~43 MB per interpreter + ~11 MB per image of
-# batch): two sizes, larger batches run as several calls of 8 (benchmarks/tflite_batching.md).
-BATCH_SIZES = (1, 8)
+# XNNPACK's cost per image does not fall with the batch size on these CNNs (their spatial size already fills the
+# matrix kernels; on 2 cores batches of 1-2 were fastest, 8 and more slower), while each allocated size costs memory
+# (lite0: ~43 MB per interpreter + ~11 MB per image of batch): two small sizes (benchmarks/tflite_batching.md).
+BATCH_SIZES = (1, 2)
 
 
 def _convert(keras_model: Any, target: Path) -> None:
@@ -133,7 +133,7 @@ def batch_plan(n: int, sizes: tuple[int, ...] = BATCH_SIZES) -> list[tuple[int, 
     """How to run ``n`` images on interpreters of fixed batch ``sizes``: ``(start, count, size)`` per call.
 
     Largest size first; a remainder is padded up to the next size when that wastes at most a quarter of it (with
-    sizes 1 and 8: 7 -> 8, 6 -> 8) and otherwise split (5 -> 1 + 1 + 1 + 1 + 1): no call re-allocates a tensor.
+    sizes 1, 2, 4, 8: 7 -> 8, 3 -> 4) and otherwise split (5 -> 4 + 1): no call re-allocates a tensor.
     """
     ordered = sorted(sizes)
     plan: list[tuple[int, int, int]] = []

@@ -27,7 +27,7 @@ _LOG = logging.getLogger("modelviz_app.serving")
 
 
 def batch_settings_from(environ: dict[str, str] | os._Environ[str]) -> BatchSettings:
-    """``MODELVIZ_BATCH_MAX_SIZE`` (1 = no batching; default 32) and ``MODELVIZ_BATCH_MAX_WAIT_MS`` (default 5)."""
+    """``MODELVIZ_BATCH_MAX_SIZE`` (1 = no batching; default 8) and ``MODELVIZ_BATCH_MAX_WAIT_MS`` (default 5)."""
     defaults = BatchSettings()
     try:
         size = int(environ.get(BATCH_MAX_SIZE_ENV, defaults.max_batch))
