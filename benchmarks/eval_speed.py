@@ -247,7 +247,8 @@ def main() -> int:
         "",
         f"`benchmarks/eval_speed.py` on {os.cpu_count()} CPU cores; images/s include decoding and resizing; "
         f"per-image loop on {args.naive_images} images, batched paths on {args.images} (batch 16 per worker, "
-        "the app path with 2 workers each running its own single-threaded LiteRT interpreter); "
+        "the app path with 2 workers each running its own single-threaded LiteRT interpreters, allocated once per "
+        "fixed batch size); "
         f"load average when done {os.getloadavg()[0]:.1f}; "
         f"median of {args.repeat} runs. "
         "Peak RSS is the measuring process's own (the app child also converts the model to TFLite, with TensorFlow "
