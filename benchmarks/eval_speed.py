@@ -129,48 +129,86 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cold_start(config: Path, sessions: int = 0) -> tuple[float, float, list[float]]:
-    """Seconds from `streamlit run` to the first chart drawn in Chromium, the server's peak RSS (MB), and then, with
-    the server warm, seconds from navigation to the first chart in each of ``sessions`` fresh browser sessions (new
-    profile: nothing cached in the browser, as a user's first visit)."""
-    from playwright.sync_api import sync_playwright
-
-    from modelviz_app.cli import serve_command
+def _first_chart(pw, url: str) -> float:
+    """Seconds from navigation to the first drawn chart in a fresh browser session (new profile: nothing cached)."""
     from tests.app.browser import CHART, CHROMIUM, FLAGS
 
+    with tempfile.TemporaryDirectory() as profile:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), headless=True, args=FLAGS
+        )
+        try:
+            page = context.new_page()
+            t0 = time.perf_counter()
+            while True:
+                try:
+                    page.goto(url, wait_until="domcontentloaded")
+                    break
+                except Exception:
+                    time.sleep(0.2)
+                    t0 = time.perf_counter()
+            page.locator(CHART).first.wait_for(timeout=600_000)
+            return time.perf_counter() - t0
+        finally:
+            context.close()
+
+
+def _serve(config: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    from modelviz_app.cli import serve_command
+
     port = _free_port()
-    start = time.perf_counter()
     proc = subprocess.Popen(
-        serve_command(port, "127.0.0.1", str(config)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        serve_command(port, "127.0.0.1", str(config)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
-    fresh: list[float] = []
+    return proc, port
+
+
+def _peak_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+
+
+def _cold_start(config: Path) -> tuple[float, float]:
+    """Seconds from `streamlit run` to the first chart drawn in Chromium, and the server's peak RSS (MB)."""
+    from playwright.sync_api import sync_playwright
+
+    start = time.perf_counter()
+    proc, port = _serve(config)
     try:
         with sync_playwright() as pw:
-            for session in range(sessions + 1):
-                with tempfile.TemporaryDirectory() as profile:
-                    context = pw.chromium.launch_persistent_context(
-                        profile, executable_path=str(CHROMIUM), headless=True, args=FLAGS
-                    )
-                    page = context.new_page()
-                    t0 = time.perf_counter()
-                    while True:
-                        try:
-                            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                            break
-                        except Exception:
-                            time.sleep(0.2)
-                    page.locator(CHART).first.wait_for(timeout=600_000)
-                    if session == 0:
-                        elapsed = time.perf_counter() - start
-                    else:
-                        fresh.append(time.perf_counter() - t0)
-                    context.close()
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+            _first_chart(pw, f"http://127.0.0.1:{port}/")
+        elapsed = time.perf_counter() - start
+        peak = _peak_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return elapsed, peak, fresh
+    return elapsed, peak
+
+
+def _fresh_sessions(config: Path, sessions: int) -> dict[str, list[float]]:
+    """With servers warm (one visit each done), the first chart in ``sessions`` fresh browser sessions per server:
+    the app as served, and the same app with index.html as Streamlit ships it (no preload hints), alternating."""
+    from playwright.sync_api import sync_playwright
+
+    from modelviz_app.serving._app import PRELOAD_ENV
+
+    servers = {"preload hints (as served)": _serve(config), "no preload hints": _serve(config, {PRELOAD_ENV: "0"})}
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    try:
+        with sync_playwright() as pw:
+            for _proc, port in servers.values():
+                _first_chart(pw, f"http://127.0.0.1:{port}/")  # the server's first run: caches read, views built
+            for _ in range(sessions):
+                for name, (_proc, port) in servers.items():
+                    times[name].append(_first_chart(pw, f"http://127.0.0.1:{port}/"))
+    finally:
+        for proc, _port in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    return times
 
 
 def main() -> int:
@@ -182,6 +220,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the median is reported")
     parser.add_argument("--child", choices=["naive", "keras", "app"], help=argparse.SUPPRESS)
     parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--no-empty-cache", action="store_true", help="skip the start with an empty cache (slow)")
+    parser.add_argument("--no-speed", action="store_true", help="only the browser measurements")
+    parser.add_argument("--sessions", type=int, default=6, help="fresh browser sessions per server")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "eval_speed.md"))
     args = parser.parse_args()
     if args.child:
@@ -190,7 +231,7 @@ def main() -> int:
 
     cache = Path(args.cache or tempfile.mkdtemp(prefix="modelviz-bench-"))
     rows = []
-    for model in args.models.split(","):
+    for model in [] if args.no_speed else args.models.split(","):
         naive = _run_child("naive", model, args.naive_images, cache, args.repeat)
         keras = _run_child("keras", model, args.images, cache, args.repeat)
         app = _run_child("app", model, args.images, cache, args.repeat)
@@ -206,7 +247,8 @@ def main() -> int:
         "",
         f"`benchmarks/eval_speed.py` on {os.cpu_count()} CPU cores; images/s include decoding and resizing; "
         f"per-image loop on {args.naive_images} images, batched paths on {args.images} (batch 16 per worker, "
-        "the app path with 2 workers each running its own single-threaded LiteRT interpreter); "
+        "the app path with 2 workers each running its own single-threaded LiteRT interpreters, allocated once per "
+        "fixed batch size); "
         f"load average when done {os.getloadavg()[0]:.1f}; "
         f"median of {args.repeat} runs. "
         "Peak RSS is the measuring process's own (the app child also converts the model to TFLite, with TensorFlow "
@@ -229,24 +271,30 @@ def main() -> int:
         cold_config = empty / "demo.yaml"
         cold_config.write_text(config.read_text() + f"cacheDir: {empty / 'cache'}\n")
         _cold_start(config)  # fills the prediction cache if nothing did yet: "warm" below means warm
-        warm_s, warm_mb, fresh = _cold_start(config, sessions=5)
-        cold_s, cold_mb, _ = _cold_start(cold_config)
+        warm_s, warm_mb = _cold_start(config)
+        fresh = _fresh_sessions(config, args.sessions)
+        cold_s, cold_mb = (None, None) if args.no_empty_cache else _cold_start(cold_config)
         lines += [
             "",
             "| app start (examples/app-config/demo.yaml) | to first chart in Chromium | server peak RSS |",
             "| --- | ---: | ---: |",
             f"| warm caches (converted models and predictions on disk) | {warm_s:.1f} s | {warm_mb:.0f} MB |",
-            f"| empty cache (convert weights, build TFLite, predict) | {cold_s:.1f} s | {cold_mb:.0f} MB |",
-            "",
-            "| fresh browser session, server running (new profile: no browser cache) | to first chart |",
-            "| --- | ---: |",
-            f"| median of {len(fresh)} (min-max {min(fresh):.1f}-{max(fresh):.1f} s) "
-            f"| {statistics.median(fresh):.1f} s |",
         ]
-        print(
-            f"cold start: warm caches {warm_s:.1f} s ({warm_mb:.0f} MB), empty cache {cold_s:.1f} s "
-            f"({cold_mb:.0f} MB); fresh browser session to first chart {statistics.median(fresh):.1f} s"
-        )
+        if cold_s is not None:
+            lines.append(
+                f"| empty cache (convert weights, build TFLite, predict) | {cold_s:.1f} s | {cold_mb:.0f} MB |"
+            )
+        lines += [
+            "",
+            "| fresh browser session, server warm (new profile: no browser cache) | to first chart, median | min-max |",
+            "| --- | ---: | ---: |",
+            *(
+                f"| {name} ({len(v)} sessions, alternating) | {statistics.median(v):.2f} s | "
+                f"{min(v):.2f}-{max(v):.2f} s |"
+                for name, v in fresh.items()
+            ),
+        ]
+        print(f"cold start: warm caches {warm_s:.1f} s ({warm_mb:.0f} MB); fresh sessions {fresh}")
     Path(args.output).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

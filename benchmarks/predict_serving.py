@@ -180,17 +180,20 @@ def render(rows: list[Row], env: dict[str, str], models: list[str], levels: list
         "# Prediction API and page shell: what one visualizer process sustains",
         "",
         f"Measured {env['date']} by `python benchmarks/predict_serving.py` on {env['cpus']}; load average before "
-        f"the run {env['load']} (the machine is shared: compare rows within this run, not with other files). "
+        f"the run {env['load']}, after it {' '.join(Path('/proc/loadavg').read_text().split()[:3])} (the machine is "
+        "shared: compare rows within this run, not with other files). "
         f"{env['versions']}.",
         "",
         "* **ab and the server share the cores** (no pinning) in every row. Each row is one `ab` run after a warm-up, "
         "through `modelviz_bench.runner` (the benchmark Job's code); server cores = its CPU seconds / wall time.",
         "* predict: `ab -p sample.jpg -T image/jpeg` (the 224x224 JPEG the `predict` scenario POSTs) to "
         "`/api/v1/predict?model=<name>`; the server is `modelviz app serve` with the three catalog models loaded "
-        "(TFLite/XNNPACK, 2 threads). *batching*: defaults (at most 32 images per call, at most 5 ms of waiting for "
-        "requests already being read); *no batching*: `MODELVIZ_BATCH_MAX_SIZE=1`, one request = one model call. "
-        "Mean batch = images / model calls during the run, from the app's `/metrics`. *(keras)* rows: the same "
-        "servers with `MODELVIZ_RUNTIME=keras` (Keras `predict_on_batch` instead of the TFLite copy).",
+        "(TFLite/XNNPACK, 2 threads, one interpreter allocated per fixed batch size, 1 and 2: a batch is split "
+        "onto them, never re-allocated). *batching*: defaults (at most 8 images per call, at most 5 ms "
+        "of waiting for requests already being read); *no batching*: `MODELVIZ_BATCH_MAX_SIZE=1`, one request = one "
+        "model call (the same interpreters and threads). Mean batch = images / model calls during the run, from the "
+        "app's `/metrics`. *(keras)* rows: the same servers with `MODELVIZ_RUNTIME=keras` (Keras `predict_on_batch` "
+        "instead of the TFLite copy).",
         "* page: `GET /`, each row the median of the repeated runs; *this app* = the st.App entry with the "
         "in-memory page shell and the app extra's httptools/uvloop (as the image runs it); *h11/asyncio* = the same "
         "with those two made unimportable (uvicorn's fallback); *plain streamlit run* = `streamlit run` of the same "

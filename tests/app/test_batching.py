@@ -127,7 +127,7 @@ def test_a_slow_batch_leaves_the_event_loop_free() -> None:
     ],
 )
 def test_settings_from_the_environment(env: dict[str, str], message: str) -> None:
-    assert batch_settings_from({}) == BatchSettings(32, 0.005)
+    assert batch_settings_from({}) == BatchSettings(8, 0.005)
     assert batch_settings_from({"MODELVIZ_BATCH_MAX_SIZE": "1"}).enabled is False
     with pytest.raises(ConfigError, match=message):
         batch_settings_from(env)

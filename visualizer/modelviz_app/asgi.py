@@ -18,9 +18,11 @@ if str(_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from modelviz_app.serving._app import UI_SCRIPT, app_parts  # noqa: E402
+from modelviz_app.serving._app import UI_SCRIPT, app_parts, with_page_shell  # noqa: E402
 
 __all__ = ["app"]
 
-# Literally ``app = st.App(...)``: `streamlit run` finds the ASGI app by reading this assignment.
-app = st.App(str(UI_SCRIPT), **app_parts(page_shell=os.environ.get("MODELVIZ_PAGE_SHELL", "1") != "0"))
+# Literally ``app = st.App(...)``: `streamlit run` finds the ASGI app by reading this assignment, then imports
+# ``asgi:app``, which by then is the page shell wrapped around it (outermost, before any middleware).
+app = st.App(str(UI_SCRIPT), **app_parts())
+app = with_page_shell(app, os.environ.get("MODELVIZ_PAGE_SHELL", "1") != "0")  # type: ignore[assignment]

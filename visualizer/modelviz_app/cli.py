@@ -158,7 +158,7 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--config", help=f"configuration YAML (default: ${CONFIG_ENV})")
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--address", default="127.0.0.1")
-    serve.add_argument("--batch-max-size", type=int, help="images per batched model call, 1 = no batching (32)")
+    serve.add_argument("--batch-max-size", type=int, help="images per batched model call, 1 = no batching (8)")
     serve.add_argument("--batch-max-wait-ms", type=float, help="longest wait for a batch to fill, in ms (5)")
     serve.set_defaults(func=_serve)
     evaluate = sub.add_parser(

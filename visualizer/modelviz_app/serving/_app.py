@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ import streamlit as st
 from prometheus_client import Gauge
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from modelviz_app.serving._api import api_routes
 from modelviz_app.serving._registry import SHARED_MODELS
@@ -19,8 +21,10 @@ from modelviz_app.serving._service import Service
 from modelviz_app.serving._shell import PageShellMiddleware, StaticShell
 from modelviz_app.serving._telemetry import REGISTRY, TelemetryMiddleware, metrics_endpoint
 
-__all__ = ["UI_SCRIPT", "app_parts", "build_app", "url_base"]
+__all__ = ["PRELOAD_ENV", "UI_SCRIPT", "app_parts", "build_app", "url_base", "with_page_shell"]
 
+# ``0``: index.html exactly as Streamlit ships it, without the landing page's preload hints.
+PRELOAD_ENV = "MODELVIZ_PAGE_PRELOAD"
 UI_SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
 _IN_MEMORY = Gauge("modelviz_app_models_in_memory", "Model copies held by the process", registry=REGISTRY)
 _IN_MEMORY.set_function(SHARED_MODELS.loaded)
@@ -38,10 +42,11 @@ def _shell() -> StaticShell:
     from streamlit import file_util
     from streamlit.web.server.starlette.starlette_server_config import STATIC_ASSET_CACHE_MAX_AGE_SECONDS
 
-    return StaticShell(Path(file_util.get_static_dir()), STATIC_ASSET_CACHE_MAX_AGE_SECONDS)
+    preload = os.environ.get(PRELOAD_ENV, "1") != "0"
+    return StaticShell(Path(file_util.get_static_dir()), STATIC_ASSET_CACHE_MAX_AGE_SECONDS, preload)
 
 
-def app_parts(argv: list[str] | None = None, page_shell: bool = True) -> dict[str, Any]:
+def app_parts(argv: list[str] | None = None) -> dict[str, Any]:
     """``st.App`` keyword arguments (routes, middleware, lifespan) around the pages script.
 
     The models load in the lifespan, before the server accepts requests. ``argv`` are the script's arguments
@@ -67,11 +72,14 @@ def app_parts(argv: list[str] | None = None, page_shell: bool = True) -> dict[st
             return getattr(service_box["service"], name)
 
     middleware = [Middleware(TelemetryMiddleware, base=base)]
-    if page_shell:
-        middleware.append(Middleware(PageShellMiddleware, shell=_shell(), base=base))
     routes = [*api_routes(_Late(), base), Route(f"{base}/metrics", metrics_endpoint, methods=["GET"])]  # type: ignore[arg-type]
     return {"routes": routes, "middleware": middleware, "lifespan": lifespan}
 
 
-def build_app(argv: list[str] | None = None, page_shell: bool = True) -> st.App:
-    return st.App(str(UI_SCRIPT), **app_parts(argv, page_shell))
+def with_page_shell(app: ASGIApp, enabled: bool = True) -> ASGIApp:
+    """The in-memory page shell as the outermost layer around the whole app (``enabled=False``: the app as is)."""
+    return PageShellMiddleware(app, _shell(), url_base()) if enabled else app
+
+
+def build_app(argv: list[str] | None = None, page_shell: bool = True) -> ASGIApp:
+    return with_page_shell(st.App(str(UI_SCRIPT), **app_parts(argv)), page_shell)

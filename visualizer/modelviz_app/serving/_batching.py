@@ -22,7 +22,9 @@ __all__ = ["BatchResult", "BatchSettings", "Batcher"]
 
 @dataclass(frozen=True)
 class BatchSettings:
-    max_batch: int = 32
+    # 8, not more: the cost per image does not fall with the batch size on LiteRT here, and under closed-loop load a
+    # batch as large as the number of clients leaves no request arriving (being read, decoded) while it runs.
+    max_batch: int = 8
     max_wait_s: float = 0.005
 
     @property

@@ -27,7 +27,7 @@ _LOG = logging.getLogger("modelviz_app.serving")
 
 
 def batch_settings_from(environ: dict[str, str] | os._Environ[str]) -> BatchSettings:
-    """``MODELVIZ_BATCH_MAX_SIZE`` (1 = no batching; default 32) and ``MODELVIZ_BATCH_MAX_WAIT_MS`` (default 5)."""
+    """``MODELVIZ_BATCH_MAX_SIZE`` (1 = no batching; default 8) and ``MODELVIZ_BATCH_MAX_WAIT_MS`` (default 5)."""
     defaults = BatchSettings()
     try:
         size = int(environ.get(BATCH_MAX_SIZE_ENV, defaults.max_batch))
@@ -93,6 +93,8 @@ class Service:
             try:
                 assert self.cache is not None
                 model, predictor = await asyncio.to_thread(SHARED_MODELS.load, entry.spec, self.cache)
+                # Every fixed batch size allocated before the first request, not during the first burst.
+                await asyncio.to_thread(predictor.warm)
             except Exception as exc:  # one broken model must not stop the others (the pages show the same error)
                 entry.state, entry.error = "failed", describe_error(exc)
                 _LOG.warning("model %s could not be loaded: %s", name, entry.error)
