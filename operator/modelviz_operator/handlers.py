@@ -60,15 +60,18 @@ def _index_id(plural: str) -> str:
 
 def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
     """Register every handler and index into ``registry``; returns the API the reconciles use."""
-    api = CachedApi(kube.Client(config.field_manager))
+    cached = CachedApi(kube.Client(config.field_manager))
     extra_status = functools.partial(benchmark_status, image=config.bench_image)
 
     def run(namespace: str | None, name: str, handler_kwargs: dict[str, Any]) -> None:
         for _group, _version, plural, kind in CHILD_RESOURCES:
-            if not api.bound(kind) and _index_id(plural) in handler_kwargs:
-                api.bind(kind, handler_kwargs[_index_id(plural)])
+            if not cached.bound(kind) and _index_id(plural) in handler_kwargs:
+                cached.bind(kind, handler_kwargs[_index_id(plural)])
         if namespace:  # the resource is namespaced; kopf types the argument for cluster-scoped ones too
-            reconcile(namespace, name, _emit, extra_status, api=api)
+            reconcile(namespace, name, _emit, extra_status, api=cached)
+
+    # kopf adds its own login to its default registry only; this registry gets it explicitly.
+    kopf.on.login(id="login", registry=registry)(kopf.login_via_client)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -125,4 +128,4 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
     for group, version, plural, _kind in CHILD_RESOURCES:
         kopf.on.event(group, version, plural, labels=MANAGED, id=f"child-{plural}", registry=registry)(owner_changed)
         kopf.index(group, version, plural, labels=MANAGED, id=_index_id(plural), registry=registry)(index)
-    return api
+    return cached

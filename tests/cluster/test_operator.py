@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import OperatorProcess
-from tests.kube_helpers import REPO, Kubectl, condition, visualizer, wait_for
+from tests.kube_helpers import REPO, Kubectl, condition, reconciles, visualizer, wait_for, wait_reconciled
 
 pytestmark = pytest.mark.cluster
 
@@ -162,16 +162,35 @@ def test_reconcile_with_nothing_changed_writes_nothing(
 ) -> None:
     kubectl.apply(visualizer("quiet"), namespace)
     wait_ready(kubectl, namespace, "quiet", operator)
-    time.sleep(3)  # let the last status writes settle
+    # Settled: nothing left converging, and the operator idle after its latest pass.
+    wait_for(
+        lambda: condition(kubectl.get("mviz", "quiet", namespace), "Reconciling")["status"] == "False",
+        timeout=60,
+        what="quiet no longer Reconciling",
+        explain=explain(kubectl, namespace, operator),
+    )
+    wait_reconciled(operator, namespace, "quiet", after=0)
 
     def versions() -> dict[str, str]:
         items = kubectl.json("get", "mviz,deploy,svc,cm", "-n", namespace)["items"]
         return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
 
     before = versions()
-    # Touching an unrelated label triggers a full reconcile through the update handler.
+    passes = reconciles(operator, namespace, "quiet")
+    # Touching an unrelated label triggers a full reconcile through the update handler; kopf records the handled
+    # label in its annotation once the handler has returned.
     kubectl("label", "mviz", "quiet", "-n", namespace, "touched=yes")
-    time.sleep(5)
+    wait_for(
+        lambda: (
+            "touched"
+            in kubectl.get("mviz", "quiet", namespace)["metadata"]["annotations"].get(
+                "modelviz.io/last-handled-configuration", ""
+            )
+        ),
+        timeout=30,
+        what="the label change handled",
+    )
+    wait_reconciled(operator, namespace, "quiet", after=passes)
     after = versions()
     changed = {k for k in before if before[k] != after.get(k) and not k.startswith("ModelVisualizer/")}
     assert not changed, f"reconcile rewrote {changed}"
