@@ -15,7 +15,7 @@ the event that brings the newer copy also triggers the next reconcile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from .constants import INSTANCE_LABEL, JOB_NAME_LABEL
 from .ports import KubeApi
@@ -23,6 +23,12 @@ from .ports import KubeApi
 __all__ = ["CachedApi", "cached_copy", "index_keys"]
 
 _BY_SELECTOR = (INSTANCE_LABEL, JOB_NAME_LABEL)
+
+
+class Index(Protocol):
+    """What is read of a kopf index: the values stored under a key (a kopf Store), or None."""
+
+    def get(self, key: Any, /) -> Any: ...
 
 
 def cached_copy(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,9 +81,9 @@ class CachedApi:
 
     def __init__(self, api: KubeApi) -> None:
         self.api = api
-        self._indexes: dict[str, Mapping[Any, Any]] = {}  # kind -> kopf.Index
+        self._indexes: dict[str, Index] = {}  # kind -> kopf.Index
 
-    def bind(self, kind: str, index: Mapping[Any, Any]) -> None:
+    def bind(self, kind: str, index: Index) -> None:
         """Serve ``kind`` from ``index`` (kopf hands its indexes to every handler; they stay the same objects)."""
         self._indexes[kind] = index
 

@@ -58,7 +58,7 @@ class FakeKube:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.refuse: dict[tuple[str, str], BaseException] = {}  # (verb, kind) -> raised on that call
-        self.on_call: Callable[[str, str, str], None] | None = None  # runs before each call (e.g. to block)
+        self.on_call: Callable[[str, str, str], object] | None = None  # runs before each call (e.g. to block)
         self._versions = itertools.count(100)
         self._uids = itertools.count(1)
         self._lock = threading.Lock()
