@@ -453,16 +453,13 @@ def test_operator_with_only_the_manifests_rbac_does_everything(
     assert not failures, "\n".join(failures[:20])
 
 
-def test_without_scanning_the_operator_waits_for_its_crd_to_be_served(
-    cluster: Any, kubectl: Kubectl, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_scanning_the_operator_waits_for_its_crd_to_be_served(cluster: Any, kubectl: Kubectl) -> None:
     """What the namespaced overlay relies on: discovery, read with no rights, tells when a new CRD is served."""
     import kopf
 
     from modelviz_operator.handlers import wait_until_served
 
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-    kube.configure()
+    kube.configure(str(cluster.kubeconfig))  # what the operator passes from Config.kubeconfig
     group = f"g{uuid.uuid4().hex[:8]}.example.com"
     assert not kube.served(group, "v1", "widgets")
     with pytest.raises(kopf.PermanentError, match=rf"widgets\.{group}/v1 is not served after 1s"):
