@@ -1,34 +1,36 @@
-"""Reads of children, Jobs and pods served from the operator's watch caches (kopf indexes) instead of the API.
+"""Reads of children, Jobs and pods served from a cache the operator's watches keep, instead of the API.
 
-kopf already watches every child kind (to reconcile the owner on drift); an index over those same watch streams
-keeps the latest copy of each object, keyed by name, by owner (``app.kubernetes.io/instance``) and, for pods, by
-``job-name``. A reconcile then needs no GET before each apply and no pod LIST: in steady state it sends one request
-(the ModelVisualizer itself, see reconcile.py). kopf fills every index from a full LIST before it calls any handler,
-so the cache is complete from the first reconcile on.
+kopf already watches every child kind (to reconcile the owner on drift); each of those events also updates this
+cache (:meth:`CachedApi.observe`), which keeps the latest copy of each object by name and by owner
+(``app.kubernetes.io/instance``) and, for pods, by ``job-name``. A reconcile then needs no GET before each apply and
+no pod LIST: in steady state it sends one request (the ModelVisualizer itself, see reconcile.py).
 
-A cache may lag the API by an event. Where a lag could mislead, it is confirmed with the API: an object missing
-from the cache is looked up with a GET (it may have been created a moment ago; a benchmark Job that seems gone
-must really be gone before its run is failed). A cached copy that is older than the API's only delays a decision:
-the event that brings the newer copy also triggers the next reconcile.
+Why not kopf's own indexes: kopf holds back every handler until every index has finished its first listing, so one
+child kind the operator may not list (a Role without PodDisruptionBudgets) would stop it from reconciling anything,
+where the refusal belongs in that resource's status.
+
+When the cache can answer "there is none": a namespace's objects of a kind are listed from the API once, on the
+first question about them (a refusal then reaches the reconcile and its status as it would without a cache); from
+then on the watch events keep them current. A copy older than the API's only delays a decision: the event that
+brings the newer copy also triggers the next reconcile. An object missing from the cache is still looked up with a
+GET (it may have been created a moment ago; a benchmark Job that seems gone must really be gone before its run is
+failed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+import threading
+from collections.abc import Mapping
+from typing import Any
 
-from .constants import INSTANCE_LABEL, JOB_NAME_LABEL
+from .constants import INSTANCE_LABEL, JOB_NAME_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from .ports import KubeApi
 
-__all__ = ["CachedApi", "cached_copy", "index_keys"]
+__all__ = ["CachedApi", "cached_copy"]
 
 _BY_SELECTOR = (INSTANCE_LABEL, JOB_NAME_LABEL)
-
-
-class Index(Protocol):
-    """What is read of a kopf index: the values stored under a key (a kopf Store), or None."""
-
-    def get(self, key: Any, /) -> Any: ...
+_MANAGED = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+_TOMBSTONES = 4096  # uids of recently deleted objects, so that a listing older than their deletion cannot revive them
 
 
 def cached_copy(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,27 +44,11 @@ def cached_copy(body: Mapping[str, Any]) -> dict[str, Any]:
     return copy
 
 
-def index_keys(body: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Index entries of one object: by name, and by the owner and Job labels it carries."""
-    meta = body.get("metadata") or {}
-    namespace, labels = str(meta.get("namespace") or ""), meta.get("labels") or {}
-    copy = cached_copy(body)
-    keys = {("name", namespace, str(meta.get("name"))): copy}
-    for label in _BY_SELECTOR:
-        if labels.get(label):
-            keys[(label, namespace, str(labels[label]))] = copy
-    return keys
-
-
-def _values(store: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    if store is None:
-        return []
-    for _ in range(5):
-        try:
-            return list(store)
-        except RuntimeError:  # kopf's event loop changed the store while this thread read it: read again
-            continue
-    return list(store)
+def _version(obj: Mapping[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:  # opaque to clients in principle; etcd revisions in practice
+        return 0
 
 
 def _parse(selector: str) -> dict[str, str] | None:
@@ -77,35 +63,98 @@ def _parse(selector: str) -> dict[str, str] | None:
 
 
 class CachedApi:
-    """A :class:`KubeApi` reading indexed kinds from kopf indexes, everything else (and all writes) from ``api``."""
+    """A :class:`KubeApi` reading the watched kinds from the cache, everything else (and all writes) from ``api``."""
 
-    def __init__(self, api: KubeApi) -> None:
+    def __init__(self, api: KubeApi, kinds: Mapping[str, str]) -> None:
+        """``kinds``: kind -> apiVersion of the kinds whose watch events reach :meth:`observe`."""
         self.api = api
-        self._indexes: dict[str, Index] = {}  # kind -> kopf.Index
+        self.kinds = dict(kinds)
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, namespace, name) -> copy
+        self._by_label: dict[tuple[str, str, str, str], set[str]] = {}  # (kind, label, namespace, value) -> names
+        self._listed: set[tuple[str, str]] = set()  # (kind, namespace) complete in the cache
+        self._deleted: dict[str, None] = {}  # recently deleted uids, oldest first
 
-    def bind(self, kind: str, index: Index) -> None:
-        """Serve ``kind`` from ``index`` (kopf hands its indexes to every handler; they stay the same objects)."""
-        self._indexes[kind] = index
+    # -- fed by the watches ------------------------------------------------------------------------------------
 
-    def bound(self, kind: str) -> bool:
-        return kind in self._indexes
+    def observe(self, event: str | None, body: Mapping[str, Any]) -> None:
+        """One watch event of a watched kind (kopf's ``type``: None while listing, ADDED, MODIFIED, DELETED)."""
+        kind = str(body.get("kind") or "")
+        if kind not in self.kinds:
+            return
+        with self._lock:
+            if event == "DELETED":
+                self._drop(kind, body)
+                uid = str((body.get("metadata") or {}).get("uid") or "")
+                self._deleted[uid] = None
+                while len(self._deleted) > _TOMBSTONES:
+                    del self._deleted[next(iter(self._deleted))]
+            else:
+                self._put(kind, cached_copy(body))
 
-    def _cached(self, kind: str, key: tuple[str, str, str]) -> list[dict[str, Any]]:
-        return _values(self._indexes[kind].get(key))
+    def _put(self, kind: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        key = (kind, str(meta.get("namespace") or ""), str(meta.get("name")))
+        current = self._objects.get(key)
+        if current is not None and _version(current) > _version(obj):
+            return  # an older copy (a listing that raced a watch event)
+        if current is not None:
+            self._unlabel(kind, current)
+        self._objects[key] = obj
+        labels = meta.get("labels") or {}
+        for label in _BY_SELECTOR:
+            if labels.get(label):
+                self._by_label.setdefault((kind, label, key[1], str(labels[label])), set()).add(key[2])
+
+    def _drop(self, kind: str, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        current = self._objects.pop((kind, str(meta.get("namespace") or ""), str(meta.get("name"))), None)
+        if current is not None:
+            self._unlabel(kind, current)
+
+    def _unlabel(self, kind: str, obj: Mapping[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        for label in _BY_SELECTOR:
+            if labels.get(label):
+                key = (kind, label, str(meta.get("namespace") or ""), str(labels[label]))
+                names = self._by_label.get(key)
+                if names is not None:
+                    names.discard(str(meta.get("name")))
+                    if not names:
+                        del self._by_label[key]
+
+    def _ensure_listed(self, kind: str, namespace: str) -> None:
+        """The first question about a namespace's objects of a kind: list them once (refusals reach the caller)."""
+        with self._lock:
+            if (kind, namespace) in self._listed:
+                return
+        items = self.api.list_objects(self.kinds[kind], kind, namespace, _MANAGED)
+        with self._lock:
+            for item in items:
+                if str((item.get("metadata") or {}).get("uid") or "") not in self._deleted:
+                    self._put(kind, cached_copy({"kind": kind, **item}))
+            self._listed.add((kind, namespace))
+
+    # -- the KubeApi -------------------------------------------------------------------------------------------
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        if kind in self._indexes:
-            found = self._cached(kind, ("name", namespace, name))
-            if found:
-                return found[0]
+        if kind in self.kinds:
+            with self._lock:
+                found = self._objects.get((kind, namespace, name))
+            if found is not None:
+                return found
         return self.api.get(api_version, kind, namespace, name)
 
     def list_objects(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         wanted = _parse(selector)
         by = next((label for label in _BY_SELECTOR if wanted and label in wanted), None)
-        if kind not in self._indexes or wanted is None or by is None:
+        if kind not in self.kinds or wanted is None or by is None:
             return self.api.list_objects(api_version, kind, namespace, selector)
-        candidates = self._cached(kind, (by, namespace, wanted[by]))
+        self._ensure_listed(kind, namespace)
+        with self._lock:
+            names = sorted(self._by_label.get((kind, by, namespace, wanted[by]), ()))
+            candidates = [self._objects[(kind, namespace, n)] for n in names]
         return [
             obj
             for obj in candidates
@@ -116,10 +165,12 @@ class CachedApi:
         return self.api.apply(manifest)
 
     def delete_owned(self, api_version: str, kind: str, namespace: str, name: str, owner_uid: str) -> bool:
-        # Not in the cache: nothing to delete (the optional children a spec does not ask for, every pass). One that
-        # was created a moment ago and is not cached yet is deleted on the reconcile its own event triggers.
-        if kind in self._indexes and not self._cached(kind, ("name", namespace, name)):
-            return False
+        # Not in a complete cache: nothing to delete (the optional children a spec does not ask for, every pass).
+        if kind in self.kinds:
+            self._ensure_listed(kind, namespace)
+            with self._lock:
+                if (kind, namespace, name) not in self._objects:
+                    return False
         return self.api.delete_owned(api_version, kind, namespace, name, owner_uid)
 
     def get_visualizer(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ import kopf
 from . import kube, metrics
 from .api import GROUP, PLURAL, VERSION
 from .benchmark import benchmark_status
-from .cache import CachedApi, index_keys
+from .cache import CachedApi
 from .config import Config
 from .constants import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from .reconcile import forget, reconcile
@@ -54,19 +54,13 @@ def wait_until_served(group: str, version: str, plural: str, timeout: float, int
         time.sleep(interval)
 
 
-def _index_id(plural: str) -> str:
-    return f"cached_{plural}"
-
-
 def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
-    """Register every handler and index into ``registry``; returns the API the reconciles use."""
-    cached = CachedApi(kube.Client(config.field_manager))
+    """Register every handler into ``registry``; returns the API the reconciles use (its cache fed by the watches)."""
+    kinds = {kind: f"{group}/{version}" if group else version for group, version, _plural, kind in CHILD_RESOURCES}
+    cached = CachedApi(kube.Client(config.field_manager), kinds)
     extra_status = functools.partial(benchmark_status, image=config.bench_image)
 
-    def run(namespace: str | None, name: str, handler_kwargs: dict[str, Any]) -> None:
-        for _group, _version, plural, kind in CHILD_RESOURCES:
-            if not cached.bound(kind) and _index_id(plural) in handler_kwargs:
-                cached.bind(kind, handler_kwargs[_index_id(plural)])
+    def run(namespace: str | None, name: str) -> None:
         if namespace:  # the resource is namespaced; kopf types the argument for cluster-scoped ones too
             reconcile(namespace, name, _emit, extra_status, api=cached)
 
@@ -100,14 +94,14 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
-    def on_change(namespace: str | None, name: str, **kwargs: Any) -> None:
-        run(namespace, name, kwargs)
+    def on_change(namespace: str | None, name: str, **_: Any) -> None:
+        run(namespace, name)
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=config.resync_seconds, initial_delay=config.resync_seconds,
                 registry=registry)  # fmt: skip
-    def resync(namespace: str | None, name: str, **kwargs: Any) -> None:
+    def resync(namespace: str | None, name: str, **_: Any) -> None:
         # A safety net: child events normally trigger reconciles within a second.
-        run(namespace, name, kwargs)
+        run(namespace, name)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def on_gone(type: str, namespace: str | None, name: str, **_: Any) -> None:
@@ -115,17 +109,14 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
         if type == "DELETED" and namespace:
             forget(namespace, name)
 
-    def owner_changed(body: kopf.Body, **kwargs: Any) -> None:
-        """A child (or a pod) changed or vanished: reconcile its owner, which repairs drift and refreshes status."""
+    def owner_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+        """A child (or a pod) changed or vanished: cache it, and reconcile its owner (drift, status)."""
+        cached.observe(type, body)
         name = body.get("metadata", {}).get("labels", {}).get(INSTANCE_LABEL)
         namespace = body.get("metadata", {}).get("namespace")
         if name and namespace:
-            run(namespace, name, kwargs)
-
-    def index(body: kopf.Body, **_: Any) -> dict[tuple[str, str, str], dict[str, Any]]:
-        return index_keys(body)
+            run(namespace, name)
 
     for group, version, plural, _kind in CHILD_RESOURCES:
         kopf.on.event(group, version, plural, labels=MANAGED, id=f"child-{plural}", registry=registry)(owner_changed)
-        kopf.index(group, version, plural, labels=MANAGED, id=_index_id(plural), registry=registry)(index)
     return cached

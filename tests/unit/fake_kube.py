@@ -20,9 +20,20 @@ from kubernetes.client.exceptions import ApiException
 
 from modelviz_operator.api import API_VERSION, KIND
 
-__all__ = ["FakeIndexes", "FakeKube", "refusal"]
+__all__ = ["CHILD_KINDS", "FakeKube", "refusal"]
 
 WRITES = ("apply", "delete", "patch-status")
+# kind -> apiVersion of what the operator watches (handlers.CHILD_RESOURCES)
+CHILD_KINDS = {
+    "ConfigMap": "v1",
+    "Service": "v1",
+    "Pod": "v1",
+    "Deployment": "apps/v1",
+    "Job": "batch/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2",
+    "PodDisruptionBudget": "policy/v1",
+    "Ingress": "networking.k8s.io/v1",
+}
 Key = tuple[str, str, str]  # kind, namespace, name
 
 
@@ -59,6 +70,8 @@ class FakeKube:
         self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.refuse: dict[tuple[str, str], BaseException] = {}  # (verb, kind) -> raised on that call
         self.on_call: Callable[[str, str, str], object] | None = None  # runs before each call (e.g. to block)
+        # Watch events (type, object) of every change, as kopf hands them to the operator's event handlers.
+        self.watchers: list[Callable[[str | None, dict[str, Any]], None]] = []
         self._versions = itertools.count(100)
         self._uids = itertools.count(1)
         self._lock = threading.Lock()
@@ -74,8 +87,13 @@ class FakeKube:
         if refused is not None:
             raise refused
 
-    def _stamp(self, obj: dict[str, Any]) -> None:
+    def _stamp(self, obj: dict[str, Any], event: str = "MODIFIED") -> None:
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        self._emit(event, obj)
+
+    def _emit(self, event: str, obj: dict[str, Any]) -> None:
+        for watcher in self.watchers:
+            watcher(event, copy.deepcopy(obj))
 
     def writes(self) -> list[tuple[str, str, str]]:
         return [c for c in self.calls if c[0] in WRITES]
@@ -110,15 +128,17 @@ class FakeKube:
         self._stamp(obj)
 
     def remove(self, kind: str, namespace: str, name: str) -> None:
-        self.objects.pop((kind, namespace, name), None)
+        gone = self.objects.pop((kind, namespace, name), None)
+        if gone is not None:
+            self._emit("DELETED", gone)
 
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
         """An object created by someone else (a pod of a Deployment or a Job, a claim)."""
         obj = copy.deepcopy(obj)
         obj.setdefault("metadata", {}).setdefault("uid", f"uid-{next(self._uids)}")
-        self._stamp(obj)
         meta = obj["metadata"]
         self.objects[(obj["kind"], meta["namespace"], meta["name"])] = obj
+        self._stamp(obj, "ADDED")
         return obj
 
     def settle_deployment(self, namespace: str, name: str) -> None:
@@ -163,8 +183,8 @@ class FakeKube:
             obj["metadata"]["uid"] = f"uid-{next(self._uids)}"
             obj["metadata"]["generation"] = 1
             obj["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
-            self._stamp(obj)
             self.objects[key] = obj
+            self._stamp(obj, "ADDED")
             return copy.deepcopy(obj)
         before = copy.deepcopy(current)
         for field in ("spec", "data"):
@@ -187,7 +207,7 @@ class FakeKube:
         if not any(r.get("uid") == owner_uid for r in current["metadata"].get("ownerReferences") or []):
             return False
         self._call("delete", kind, name)
-        del self.objects[(kind, namespace, name)]
+        self.remove(kind, namespace, name)
         return True
 
     def get_visualizer(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -208,23 +228,3 @@ class FakeKube:
     def pvc_exists(self, namespace: str, name: str) -> bool:
         self._call("get", "PersistentVolumeClaim", name)
         return ("PersistentVolumeClaim", namespace, name) in self.objects
-
-
-class FakeIndexes:
-    """kopf indexes over the fake's objects, as up to date as a watch cache that has seen every event."""
-
-    def __init__(self, fake: FakeKube, kind: str) -> None:
-        self.fake = fake
-        self.kind = kind
-
-    def get(self, key: tuple[str, str, str], default: Any = None) -> list[dict[str, Any]] | None:
-        from modelviz_operator.cache import index_keys
-
-        found = [
-            entry
-            for (kind, _, _), obj in sorted(self.fake.objects.items())
-            if kind == self.kind
-            for k, entry in index_keys(obj).items()
-            if k == key
-        ]
-        return found or default

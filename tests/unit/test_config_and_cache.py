@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+from kubernetes.client.exceptions import ApiException
+
 from modelviz_operator.__main__ import parse_args
-from modelviz_operator.cache import CachedApi, cached_copy, index_keys
+from modelviz_operator.cache import CachedApi, cached_copy
 from modelviz_operator.config import Config
 from modelviz_operator.constants import DEFAULT_BENCH_IMAGE
-from tests.unit.fake_kube import FakeIndexes, FakeKube
+from tests.unit.fake_kube import CHILD_KINDS, FakeKube, refusal
 
 
 def test_config_from_the_environment() -> None:
@@ -35,7 +38,11 @@ def test_the_entry_point_takes_kopf_runs_options() -> None:
 
 
 def pod(name: str, instance: str, component: str = "visualizer", job: str | None = None) -> dict:
-    labels = {"app.kubernetes.io/instance": instance, "app.kubernetes.io/component": component}
+    labels = {
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "modelviz-operator",
+    }
     if job:
         labels["job-name"] = job
     return {
@@ -50,33 +57,39 @@ def pod(name: str, instance: str, component: str = "visualizer", job: str | None
 def test_the_cache_keeps_what_the_status_reads() -> None:
     kept = cached_copy(pod("p", "viz"))
     assert "managedFields" not in kept["metadata"] and "spec" not in kept and kept["status"] == {"phase": "Running"}
-    assert set(index_keys(pod("p", "viz", job="j"))) == {
-        ("name", "team", "p"),
-        ("app.kubernetes.io/instance", "team", "viz"),
-        ("job-name", "team", "j"),
-    }
 
 
-def test_cached_reads_send_no_request_and_misses_are_confirmed() -> None:
+def test_cached_reads_send_no_request_once_listed() -> None:
     fake = FakeKube()
+    api = CachedApi(fake, CHILD_KINDS)
+    fake.add(pod("early", "viz"))  # before the watch: found by the one listing
+    fake.watchers.append(api.observe)
     for obj in (pod("a", "viz"), pod("b", "viz", "benchmark", job="j"), pod("c", "other")):
         fake.add(obj)
-    api = CachedApi(fake)
-    api.bind("Pod", FakeIndexes(fake, "Pod"))
-    selector = "app.kubernetes.io/name=modelviz,app.kubernetes.io/instance=viz,app.kubernetes.io/component=visualizer"
-    fake.add({**pod("a", "viz"), "metadata": {**pod("a", "viz")["metadata"], "labels": {
-        "app.kubernetes.io/name": "modelviz", "app.kubernetes.io/instance": "viz",
-        "app.kubernetes.io/component": "visualizer"}}})  # fmt: skip
-    assert [p["metadata"]["name"] for p in api.list_objects("v1", "Pod", "team", selector)] == ["a"]
+    selector = "app.kubernetes.io/instance=viz,app.kubernetes.io/component=visualizer"
+    assert [p["metadata"]["name"] for p in api.list_objects("v1", "Pod", "team", selector)] == ["a", "early"]
+    assert fake.calls == [("list", "Pod", "app.kubernetes.io/managed-by=modelviz-operator")]
+    fake.reset_calls()
     assert [p["metadata"]["name"] for p in api.list_objects("v1", "Pod", "team", "job-name=j")] == ["b"]
     assert api.get("v1", "Pod", "team", "c") is not None
+    fake.remove("Pod", "team", "a")
+    assert [p["metadata"]["name"] for p in api.list_objects("v1", "Pod", "team", selector)] == ["early"]
     assert fake.calls == []
     # A miss may be an object the watch has not delivered yet: the API is asked.
     assert api.get("v1", "Pod", "team", "new") is None
     assert fake.calls == [("get", "Pod", "new")]
-    # Not cached, so nothing to delete: no request.
+    # Not in the (listed) cache, so nothing to delete: no request.
     assert api.delete_owned("v1", "Pod", "team", "gone", "uid") is False
     assert fake.calls == [("get", "Pod", "new")]
     # A selector the cache cannot answer goes to the API.
     api.list_objects("v1", "Pod", "team", "app.kubernetes.io/instance!=viz")
     assert fake.calls[-1][0] == "list"
+
+
+def test_a_kind_the_operator_may_not_list_fails_only_what_needs_it() -> None:
+    fake = FakeKube()
+    fake.refuse[("list", "PodDisruptionBudget")] = refusal(403, "poddisruptionbudgets.policy is forbidden")
+    api = CachedApi(fake, CHILD_KINDS)
+    with pytest.raises(ApiException):
+        api.delete_owned("policy/v1", "PodDisruptionBudget", "team", "viz", "uid")
+    assert api.list_objects("v1", "Pod", "team", "app.kubernetes.io/instance=viz") == []

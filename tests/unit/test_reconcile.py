@@ -17,7 +17,7 @@ from modelviz_operator import reconcile as reconcile_module
 from modelviz_operator.cache import CachedApi
 from modelviz_operator.reconcile import reconcile
 from modelviz_operator.status import typed_status
-from tests.unit.fake_kube import FakeIndexes, FakeKube, refusal
+from tests.unit.fake_kube import CHILD_KINDS, FakeKube, refusal
 
 NS = "team"
 SPEC: dict[str, Any] = {"models": [{"name": "a", "catalog": "mobilenet_v2"}], "dataset": {"catalog": "imagenet-sample"}}
@@ -95,10 +95,8 @@ def test_nothing_changed_writes_nothing(fake: FakeKube, events: Events) -> None:
 
 
 def test_steady_state_from_the_watch_caches_is_one_request(fake: FakeKube, events: Events) -> None:
-    api = CachedApi(fake)
-    for kind in ("ConfigMap", "Service", "Pod", "Deployment", "Job", "HorizontalPodAutoscaler",
-                 "PodDisruptionBudget", "Ingress"):  # fmt: skip
-        api.bind(kind, FakeIndexes(fake, kind))
+    api = CachedApi(fake, CHILD_KINDS)
+    fake.watchers.append(api.observe)
     fake.add_visualizer(NS, "viz", SPEC)
     reconcile(NS, "viz", events, api=api)
     fake.settle_deployment(NS, "viz")
@@ -107,6 +105,12 @@ def test_steady_state_from_the_watch_caches_is_one_request(fake: FakeKube, event
     reconcile(NS, "viz", events, api=api)
     # The ModelVisualizer itself is read from the API (its status is diffed against it); children and pods are not.
     assert fake.calls == [("get", "ModelVisualizer", "viz")]
+    # Each watched kind was listed once per namespace, on the first question the cache could not answer alone.
+    fake.reset_calls()
+    fake.add_visualizer(NS, "other", SPEC)
+    reconcile(NS, "other", events, api=api)
+    assert [c for c in fake.calls if c[0] == "list"] == []
+    reconcile_module.forget(NS, "other")
 
 
 def test_a_spec_change_updates_the_children(fake: FakeKube, events: Events) -> None:
