@@ -67,7 +67,9 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
     # kopf adds its own login to its default registry only; this registry gets it explicitly.
     kopf.on.login(id="login", registry=registry)(kopf.login_via_client)
 
-    @kopf.on.startup(registry=registry)
+    # Explicit ids: kopf names handlers after their function (here nested in register) and keeps per-handler state
+    # under those names in annotations, which must stay what they were.
+    @kopf.on.startup(id="configure", registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # A structural schema prunes unknown status fields, so kopf keeps its own state in annotations.
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -91,19 +93,19 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
     def probe(**_: Any) -> bool:
         return True
 
-    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.resume(GROUP, VERSION, PLURAL, id="on_change", registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, id="on_change", registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, id="on_change", registry=registry)
     def on_change(namespace: str | None, name: str, **_: Any) -> None:
         run(namespace, name)
 
-    @kopf.timer(GROUP, VERSION, PLURAL, interval=config.resync_seconds, initial_delay=config.resync_seconds,
-                registry=registry)  # fmt: skip
+    @kopf.timer(GROUP, VERSION, PLURAL, id="resync", interval=config.resync_seconds,
+                initial_delay=config.resync_seconds, registry=registry)  # fmt: skip
     def resync(namespace: str | None, name: str, **_: Any) -> None:
         # A safety net: child events normally trigger reconciles within a second.
         run(namespace, name)
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="on_gone", registry=registry)
     def on_gone(type: str, namespace: str | None, name: str, **_: Any) -> None:
         # What is held per resource (applied versions, logged failures, retries, gauges) goes with it.
         if type == "DELETED" and namespace:

@@ -93,3 +93,20 @@ def test_a_kind_the_operator_may_not_list_fails_only_what_needs_it() -> None:
     with pytest.raises(ApiException):
         api.delete_owned("policy/v1", "PodDisruptionBudget", "team", "viz", "uid")
     assert api.list_objects("v1", "Pod", "team", "app.kubernetes.io/instance=viz") == []
+
+
+def test_register_fills_only_the_registry_it_is_given() -> None:
+    import kopf
+
+    from modelviz_operator.handlers import CHILD_RESOURCES, register
+
+    before = {h.id for h in kopf.get_default_registry()._watching._handlers}
+    registry = kopf.OperatorRegistry()
+    register(registry, Config())
+    # kopf keeps per-handler state under these ids in annotations: they stay what they were.
+    assert {h.id for h in registry._changing._handlers} == {"on_change"}
+    assert [h.id for h in registry._spawning._handlers] == ["resync"]
+    assert {h.id for h in registry._watching._handlers} == {"on_gone"} | {
+        f"child-{p}" for _, _, p, _ in CHILD_RESOURCES
+    }
+    assert {h.id for h in kopf.get_default_registry()._watching._handlers} == before
