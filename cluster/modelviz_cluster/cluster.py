@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from modelviz_operator.constants import BENCHMARK_COMPONENT, COMPONENT_LABEL, EVALUATION_COMPONENT
+
 from .binaries import BINARIES, NODE_BINARIES, ensure_binaries
 from .node import NODE_PROCESSES, NodeError, RealNode
 from .pki import Pki, make_pki
@@ -33,7 +35,7 @@ __all__ = ["LOCAL_EXECUTOR_LABEL", "NODE_KINDS", "Cluster", "ClusterError", "def
 
 # Pods with this label (one of these values) are run by the local executor instead of being faked by kwok: the
 # benchmark's and the evaluation's Job pods, whose work must really happen.
-LOCAL_EXECUTOR_LABEL: tuple[str, tuple[str, ...]] = ("app.kubernetes.io/component", ("benchmark", "evaluation"))
+LOCAL_EXECUTOR_LABEL: tuple[str, tuple[str, ...]] = (COMPONENT_LABEL, (BENCHMARK_COMPONENT, EVALUATION_COMPONENT))
 SERVICE_CIDR = "10.0.0.0/24"
 _CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 _KWOK = ("kwok", "executor")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import kube
 from .builders import Owner
+from .constants import COMPONENT_LABEL, INSTANCE_LABEL, JOB_NAME_LABEL
+from .ports import KubeApi
 
 __all__ = [
     "finished_condition",
@@ -56,23 +57,24 @@ def termination_document(message: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def job_pods(owner: Owner, job_name: str) -> list[dict[str, Any]]:
+def job_pods(api: KubeApi, owner: Owner, job_name: str) -> list[dict[str, Any]]:
     """The Job's pods, oldest first."""
-    pods = kube.list_objects("v1", "Pod", owner.namespace, f"job-name={job_name}")
+    pods = api.list_objects("v1", "Pod", owner.namespace, f"{JOB_NAME_LABEL}={job_name}")
     pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "")
     return pods
 
 
-def job_pod(owner: Owner, job_name: str) -> dict[str, Any] | None:
+def job_pod(api: KubeApi, owner: Owner, job_name: str) -> dict[str, Any] | None:
     """The Job's newest pod."""
-    pods = job_pods(owner, job_name)
+    pods = job_pods(api, owner, job_name)
     return pods[-1] if pods else None
 
 
-def prune_finished(owner: Owner, component: str, keep_jobs: int, keep_names: set[str]) -> None:
-    """Delete this owner's finished Jobs of one component beyond the newest ``keep_jobs`` (``keep_names`` stay)."""
-    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component={component}"
-    jobs = kube.list_objects("batch/v1", "Job", owner.namespace, selector)
+def prune_finished(api: KubeApi, owner: Owner, component: str, keep_jobs: int, keep_names: set[str]) -> None:
+    """Delete this owner's finished Jobs of one component beyond the newest ``keep_jobs`` (``keep_names`` stay); their
+    pods go with them (the API's deletes propagate in the background)."""
+    selector = f"{INSTANCE_LABEL}={owner.name},{COMPONENT_LABEL}={component}"
+    jobs = api.list_objects("batch/v1", "Job", owner.namespace, selector)
     finished = [
         j
         for j in jobs
@@ -84,4 +86,4 @@ def prune_finished(owner: Owner, component: str, keep_jobs: int, keep_names: set
     ]
     finished.sort(key=lambda j: j["metadata"].get("creationTimestamp") or "", reverse=True)
     for job in finished[max(0, keep_jobs - len(keep_names)) :]:
-        kube.delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
+        api.delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)

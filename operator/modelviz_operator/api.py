@@ -731,8 +731,6 @@ class Condition(_Model):
 class BenchmarkStatus(_Model):
     """One benchmark run."""
 
-    model_config = ConfigDict(extra="ignore")
-
     run_id: str = Field(description="The spec.benchmark.runId this run belongs to.")
     scenario: str | None = Field(default=None, description="What was loaded: page, health or predict.")
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(description="Where the run is.")
@@ -758,8 +756,6 @@ class BenchmarkStatus(_Model):
 class ModelQuality(_Model):
     """One model's figures on the dataset (or why it has none)."""
 
-    model_config = ConfigDict(extra="ignore")
-
     name: str = Field(description="The model (spec.models[].name).")
     images: int | None = Field(default=None, description="Images evaluated.")
     top1: float | None = Field(default=None, description="Top-1 accuracy (0 to 1).")
@@ -774,8 +770,6 @@ class ModelQuality(_Model):
 
 class EvaluationStatus(_Model):
     """The evaluation of the current models and dataset."""
-
-    model_config = ConfigDict(extra="ignore")
 
     hash: str = Field(description="Hash of the models and dataset (and runId) the figures were computed for.")
     run_id: str | None = Field(default=None, description="The spec.evaluation.runId it ran for.")
@@ -792,10 +786,10 @@ class EvaluationStatus(_Model):
     models: list[ModelQuality] = Field(default_factory=list, description="Figures per model.", max_length=8)
 
 
+# Strict and closed like the spec (_Model): the operator writes its status through this model (status.typed_status),
+# so a misspelt key fails in the operator's tests instead of being pruned by the API server.
 class ModelVisualizerStatus(_Model):
     """Observed state, derived from the children's real status."""
-
-    model_config = ConfigDict(extra="ignore")
 
     observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
     conditions: list[Condition] = Field(

@@ -2,7 +2,7 @@
 
 What was started lives in the status (runId, jobName, phase), never only in memory, so a restarted operator picks
 up where it was. The decisions are pure functions (:func:`next_step`, :func:`outcome`, :func:`judge`); the glue at
-the bottom reads the Job and its pod and writes through :mod:`modelviz_operator.kube`.
+the bottom reads the Job and its pod and writes through the API it is given (:class:`modelviz_operator.ports.KubeApi`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import kube, metrics
+from . import metrics
 from ._jobs import finished_condition, job_pod, prune_finished, succeeded, termination_document, termination_message
 from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
 from .builders import Owner
 from .builders.job import build_benchmark_job
+from .constants import BENCHMARK_COMPONENT, DEFAULT_BENCH_IMAGE
 from .failures import classify, is_api_failure
+from .ports import KubeApi
 from .status import condition, merge_conditions, now_iso
 
 __all__ = ["HISTORY_LIMIT", "Step", "benchmark_status", "judge", "next_step", "outcome"]
@@ -154,8 +156,8 @@ def _revision(deployment: dict[str, Any] | None, status: dict[str, Any]) -> str 
     return str(revision) if revision else None
 
 
-def _prune(owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
-    prune_finished(owner, "benchmark", bench.keep_jobs, keep_names)
+def _prune(api: KubeApi, owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
+    prune_finished(api, owner, BENCHMARK_COMPONENT, bench.keep_jobs, keep_names)
 
 
 def benchmark_status(
@@ -166,8 +168,10 @@ def benchmark_status(
     status: dict[str, Any],
     deployment: dict[str, Any] | None,
     emit: Any,
+    api: KubeApi,
+    image: str = DEFAULT_BENCH_IMAGE,
 ) -> dict[str, Any]:
-    """Status fields for the benchmark (merged into the status the reconcile writes)."""
+    """Status fields for the benchmark (merged into the status the reconcile writes); ``image`` runs the Jobs."""
     previous = body.get("status") or {}
     current: dict[str, Any] | None = previous.get("benchmark")
     history: list[dict[str, Any]] = list(previous.get("benchmarkHistory") or [])
@@ -185,11 +189,12 @@ def benchmark_status(
                 "message": "waiting for the visualizer to become ready",
             }
     elif step.action == "start" and bench is not None and step.run_id:
-        manifest = build_benchmark_job(owner, spec, bench, step.run_id)
+        manifest = build_benchmark_job(owner, spec, bench, step.run_id, image)
         name = manifest["metadata"]["name"]
         try:
-            if kube.get("batch/v1", "Job", owner.namespace, name) is None:
-                kube.apply(manifest)
+            # Once per run: the Job's name is the run's, so a restarted operator finds the Job it had started.
+            if api.get("batch/v1", "Job", owner.namespace, name) is None:
+                api.apply(manifest)
                 emit(body, "Normal", "BenchmarkStarted", f"Started benchmark {step.run_id} as Job {name}")
         except Exception as exc:
             failure = classify(exc, f"Job {name}") if is_api_failure(exc) else None
@@ -197,6 +202,7 @@ def benchmark_status(
                 raise  # a transient refusal is retried with backoff by the reconcile
             # Refused for good (quota, admission, RBAC): this run cannot happen; it fails with the server's words.
             return _finish(
+                api=api,
                 owner=owner,
                 bench=bench,
                 body=body,
@@ -228,8 +234,10 @@ def benchmark_status(
         )
     elif step.action == "follow" and current is not None:
         name = current["jobName"]
-        found = kube.get("batch/v1", "Job", owner.namespace, name)
-        result = outcome(found, job_pod(owner, name) if found else None, was_running=True)
+        found = api.get("batch/v1", "Job", owner.namespace, name)
+        # The pod (its termination message holds the result) is read only once the Job has finished.
+        pod = job_pod(api, owner, name) if found and finished_condition(found) else None
+        result = outcome(found, pod, was_running=True)
         if result is not None:
             finished = {
                 "runId": current["runId"],
@@ -240,6 +248,7 @@ def benchmark_status(
                 **result,
             }
             return _finish(
+                api=api,
                 owner=owner,
                 bench=bench,
                 body=body,
@@ -254,6 +263,7 @@ def benchmark_status(
 
 def _finish(
     *,
+    api: KubeApi,
     owner: Owner,
     bench: BenchmarkSpec | None,
     body: dict[str, Any],
@@ -286,5 +296,5 @@ def _finish(
     if finished.get("p99Ms") is not None:
         metrics.BENCHMARK_P99.labels(owner.namespace, owner.name).set(finished["p99Ms"])
     if bench is not None:
-        _prune(owner, bench, keep)
+        _prune(api, owner, bench, keep)
     return updates

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import kube
 from ._jobs import finished_condition, job_pods, prune_finished, succeeded, termination_document, termination_message
 from .api import ModelVisualizerSpec, QualityTargets
 from .benchmark import benchmark_status
 from .builders import Owner
-from .builders.evaluation import COMPONENT, build_evaluation_job, evaluation_hash, evaluation_job_name
+from .builders.evaluation import build_evaluation_job, evaluation_hash, evaluation_job_name
+from .constants import COMPONENT_LABEL, DEFAULT_BENCH_IMAGE, EVALUATION_COMPONENT, INSTANCE_LABEL
 from .failures import classify, is_api_failure
+from .ports import KubeApi
 from .status import condition, merge_conditions, now_iso
 
 __all__ = ["evaluation_status", "extra_status", "judge_quality", "quality_outcome"]
@@ -146,9 +147,11 @@ def evaluation_status(
     body: dict[str, Any],
     status: dict[str, Any],
     emit: Any,
+    api: KubeApi,
     **_: Any,
 ) -> dict[str, Any]:
-    """Status fields for the evaluation (merged into the status the reconcile writes)."""
+    """Status fields for the evaluation (merged into the status the reconcile writes); reads and writes go through
+    ``api``."""
     wanted = spec.evaluation
     if wanted is None:
         # Evaluation switched off: its figures and verdict leave the status (a stale column would mislead).
@@ -165,24 +168,25 @@ def evaluation_status(
         return _verdict(spec, body, status, current, emit, announce=False)
     if current.get("hash") == digest and current.get("phase") == "Running" and current.get("jobName"):
         name = current["jobName"]
-        found = kube.get("batch/v1", "Job", owner.namespace, name)
-        result = quality_outcome(found, job_pods(owner, name) if found else [])
+        found = api.get("batch/v1", "Job", owner.namespace, name)
+        # The pods (their termination messages hold the figures) are read only once the Job has ended.
+        result = quality_outcome(found, job_pods(api, owner, name) if found and finished_condition(found) else [])
         if result is None:
             return {}
         ended = {**current, "completedAt": now_iso(), **result}
         kind = "Normal" if ended["phase"] == "Succeeded" else "Warning"
         emit(body, kind, f"Evaluation{ended['phase']}", f"evaluation {digest[:8]}: {ended.get('message', '')}")
-        prune_finished(owner, COMPONENT, wanted.keep_jobs, {name})
+        prune_finished(api, owner, EVALUATION_COMPONENT, wanted.keep_jobs, {name})
         return _verdict(spec, body, status, ended, emit, announce=True)
     # A new hash (or a start that did not get through): start its Job, or adopt the one a previous process started.
     manifest = build_evaluation_job(owner, spec, digest)
     name = evaluation_job_name(owner, digest)
     started = {"hash": digest, "runId": wanted.run_id, "phase": "Running", "jobName": name, "startedAt": now_iso()}
     try:
-        _stop_others(owner, name)
-        existing = kube.get("batch/v1", "Job", owner.namespace, name)
+        _stop_others(api, owner, name)
+        existing = api.get("batch/v1", "Job", owner.namespace, name)
         if existing is None:
-            kube.apply(manifest)
+            api.apply(manifest)
             emit(body, "Normal", "EvaluationStarted", f"Started evaluation {digest[:8]} as Job {name}")
         elif existing.get("metadata", {}).get("creationTimestamp"):
             started["startedAt"] = existing["metadata"]["creationTimestamp"]
@@ -201,17 +205,14 @@ def evaluation_status(
     return {"evaluation": started, "conditions": merge_conditions(status["conditions"], [running], now_iso())}
 
 
-def _stop_others(owner: Owner, keep: str) -> None:
-    """Delete evaluation Jobs of other hashes still running: their figures would be of models no longer asked for."""
-    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component={COMPONENT}"
-    for job in kube.list_objects("batch/v1", "Job", owner.namespace, selector):
+def _stop_others(api: KubeApi, owner: Owner, keep: str) -> None:
+    """Delete evaluation Jobs of other hashes still running: their figures would be of models no longer asked for.
+    Their pods go with them (the API's deletes propagate in the background, where a Job's default orphans them)."""
+    selector = f"{INSTANCE_LABEL}={owner.name},{COMPONENT_LABEL}={EVALUATION_COMPONENT}"
+    for job in api.list_objects("batch/v1", "Job", owner.namespace, selector):
         name = job["metadata"]["name"]
         if name != keep and finished_condition(job) is None:
-            kube.delete_owned("batch/v1", "Job", owner.namespace, name, owner.uid)
-            # A Job deleted through the API orphans its pods by default: they would keep evaluating.
-            for pod in job_pods(owner, name):
-                uid = str(job["metadata"].get("uid"))
-                kube.delete_owned("v1", "Pod", owner.namespace, pod["metadata"]["name"], uid)
+            api.delete_owned("batch/v1", "Job", owner.namespace, name, owner.uid)
 
 
 def _verdict(
@@ -247,9 +248,10 @@ def _verdict(
     return {"evaluation": evaluation, "conditions": merge_conditions(status["conditions"], [fresh], now_iso())}
 
 
-def extra_status(**kwargs: Any) -> dict[str, Any]:
-    """The benchmark's status fields, then the evaluation's (each sees the conditions the other wrote)."""
-    updates = benchmark_status(**kwargs)
+def extra_status(*, image: str = DEFAULT_BENCH_IMAGE, **kwargs: Any) -> dict[str, Any]:
+    """The benchmark's status fields (its Jobs run ``image``), then the evaluation's (each sees the conditions the
+    other wrote)."""
+    updates = benchmark_status(**kwargs, image=image)
     status = {**kwargs["status"], **({"conditions": updates["conditions"]} if "conditions" in updates else {})}
     evaluated = evaluation_status(**{**kwargs, "status": status})
     return {**updates, **evaluated}

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from ..api import ModelVisualizerSpec
+from ..constants import config_map_name
 from ._common import Owner, metadata
 
 __all__ = [
@@ -27,7 +28,7 @@ PREDICTIONS_MOUNT = "/var/lib/modelviz/predictions"  # spec.evaluation.predictio
 
 
 def configmap_name(owner: Owner) -> str:
-    return f"{owner.name}-config"
+    return config_map_name(owner.name)
 
 
 def _in_volume(mount: str, path: str) -> str:

@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import ModelVisualizerSpec
-from ._common import (
+from ..constants import (
     APP_PORT,
-    CONFIG_DIR,
     CONFIG_HASH_ANNOTATION,
-    CONFIG_PATH,
-    RUN_AS_USER,
-    Owner,
-    container_security,
-    content_hash,
-    metadata,
-    pod_security,
-    selector_labels,
+    HEALTH_PATH,
+    container_security_context,
+    pod_security_context,
 )
+from ._common import CONFIG_DIR, CONFIG_PATH, Owner, content_hash, metadata, selector_labels
 from .configmap import CACHE_DIR, DATASET_MOUNT, MODELS_MOUNT, PREDICTIONS_MOUNT, build_configmap, configmap_name
 
 __all__ = [
@@ -25,16 +20,15 @@ __all__ = [
     "HEALTH_PATH",
     "app_env",
     "build_deployment",
+    "config_hash",
     "deployment_name",
     "desired_replicas",
     "pod_placement",
     "pod_volumes",
     "seed_cache_container",
-    "visualizer_pod_security",
     "visualizer_resources",
 ]
 
-HEALTH_PATH = "/_stcore/health"
 IMAGE_CACHE = "/opt/modelviz/cache"  # MODELVIZ_CACHE of Dockerfile.app
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "500m", "memory": "1Gi"},
@@ -108,11 +102,6 @@ def visualizer_resources(spec: ModelVisualizerSpec) -> dict[str, Any]:
     ) or DEFAULT_RESOURCES
 
 
-def visualizer_pod_security() -> dict[str, Any]:
-    # fsGroup: mounted claims and the cache volume are writable/readable by the app's user.
-    return {**pod_security(), "fsGroup": RUN_AS_USER}
-
-
 def seed_cache_container(spec: ModelVisualizerSpec) -> dict[str, Any]:
     """The init container that makes the image's baked models visible in the writable cache volume.
 
@@ -126,7 +115,7 @@ def seed_cache_container(spec: ModelVisualizerSpec) -> dict[str, Any]:
         "command": ["sh", "-c", f"cp -Rs {IMAGE_CACHE}/. {CACHE_DIR}/ 2>/dev/null || true"],
         "volumeMounts": [{"name": "cache", "mountPath": CACHE_DIR}],
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        "securityContext": {**container_security(), "runAsNonRoot": True},
+        "securityContext": container_security_context(),
     }
     if spec.image_pull_policy:
         seed_cache["imagePullPolicy"] = spec.image_pull_policy
@@ -143,9 +132,18 @@ def pod_placement(spec: ModelVisualizerSpec) -> dict[str, Any]:
     return placement
 
 
-def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
+def config_hash(configmap: dict[str, Any]) -> str:
+    """The pod template's hash of the ConfigMap's data: a configuration change rolls the pods."""
+    return content_hash(configmap["data"])
+
+
+def build_deployment(
+    owner: Owner, spec: ModelVisualizerSpec, configmap: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The Deployment; ``configmap`` is the one built for the same spec (built here only when not given, so that a
+    reconcile renders the configuration once)."""
     volumes, mounts = pod_volumes(owner, spec)
-    config_hash = content_hash(build_configmap(owner, spec)["data"])
+    rendered_hash = config_hash(configmap if configmap is not None else build_configmap(owner, spec))
     container: dict[str, Any] = {
         "name": "visualizer",
         "image": spec.image,
@@ -158,7 +156,7 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
         "startupProbe": _probe(period=5, failures=120),
         "readinessProbe": _probe(period=5, failures=3),
         "livenessProbe": _probe(period=10, failures=3, timeout=5),
-        "securityContext": {**container_security(), "runAsNonRoot": True},
+        "securityContext": container_security_context(),
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
@@ -167,7 +165,8 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
         "containers": [container],
         "volumes": volumes,
         "automountServiceAccountToken": False,
-        "securityContext": visualizer_pod_security(),
+        # fsGroup: mounted claims and the cache volume are writable/readable by the app's user.
+        "securityContext": pod_security_context(),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -178,7 +177,7 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
         ],
         **pod_placement(spec),
     }
-    template_meta = metadata(owner, "", annotations={**spec.pod_annotations, CONFIG_HASH_ANNOTATION: config_hash})
+    template_meta = metadata(owner, "", annotations={**spec.pod_annotations, CONFIG_HASH_ANNOTATION: rendered_hash})
     for key in ("name", "namespace", "ownerReferences"):
         template_meta.pop(key)
     deployment_spec: dict[str, Any] = {

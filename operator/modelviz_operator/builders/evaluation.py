@@ -9,22 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import ModelVisualizerSpec
-from ._common import CONFIG_PATH, Owner, container_security, content_hash, metadata
+from ..constants import (
+    EVALUATION_COMPONENT,
+    EVALUATION_HASH_LABEL,
+    container_security_context,
+    pod_security_context,
+)
+from ._common import CONFIG_PATH, Owner, content_hash, metadata
 from .configmap import app_config
 from .deployment import (
     app_env,
     pod_placement,
     pod_volumes,
     seed_cache_container,
-    visualizer_pod_security,
     visualizer_resources,
 )
 from .job import TERMINATION_LOG
 
 __all__ = ["COMPONENT", "EVALUATION_HASH_LABEL", "build_evaluation_job", "evaluation_hash", "evaluation_job_name"]
 
-EVALUATION_HASH_LABEL = "modelviz.io/evaluation-hash"
-COMPONENT = "evaluation"
+COMPONENT = EVALUATION_COMPONENT
 
 
 def evaluation_hash(spec: ModelVisualizerSpec) -> str:
@@ -73,7 +77,7 @@ def build_evaluation_job(owner: Owner, spec: ModelVisualizerSpec, digest: str) -
         "volumeMounts": mounts,
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {**container_security(), "runAsNonRoot": True},
+        "securityContext": container_security_context(),
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
@@ -100,7 +104,7 @@ def build_evaluation_job(owner: Owner, spec: ModelVisualizerSpec, digest: str) -
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
-                    "securityContext": visualizer_pod_security(),
+                    "securityContext": pod_security_context(),
                     "initContainers": [seed_cache_container(spec)],
                     "containers": [container],
                     "volumes": volumes,
