@@ -1,10 +1,11 @@
-"""An in-memory Kubernetes API for the reconcile and benchmark logic (:class:`modelviz_operator.ports.KubeApi`).
+"""An in-memory Kubernetes API for the operator logic (:class:`modelviz_operator.ports.KubeApi`).
 
 Not a simulation of the API server, only what the logic relies on: server-side apply that persists nothing (and
 keeps the resourceVersion) when the manifest changes nothing, resourceVersions and uids, a generation per spec
-change, owner-checked deletes, merge patches of the status, equality label selectors, and refusals injected per
-(verb, kind) as the ApiException the real client raises. Every call is recorded, so tests count requests and writes.
-The real-cluster tests in tests/cluster cover the API server itself.
+change, owner-checked deletes (dependents collected, as with propagationPolicy Background), merge patches of the
+status, equality label selectors, and refusals injected per (verb, kind) as the ApiException the real client raises.
+Every call is recorded, so tests count requests and writes. The real-cluster tests in tests/cluster cover the API
+server itself.
 """
 
 from __future__ import annotations
@@ -208,7 +209,21 @@ class FakeKube:
             return False
         self._call("delete", kind, name)
         self.remove(kind, namespace, name)
+        self._collect(namespace, str(current["metadata"].get("uid")))
         return True
+
+    def _collect(self, namespace: str, uid: str) -> None:
+        """The garbage collector after a delete with propagationPolicy Background (what kube.delete_owned sends):
+        the dependents (a Job's pods) go too."""
+        dependents = [
+            key
+            for key, obj in self.objects.items()
+            if key[1] == namespace and any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
+        ]
+        for kind, _, name in dependents:
+            dependent_uid = str(self.objects[(kind, namespace, name)]["metadata"].get("uid"))
+            self.remove(kind, namespace, name)
+            self._collect(namespace, dependent_uid)
 
     def get_visualizer(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._call("get", KIND, name)
