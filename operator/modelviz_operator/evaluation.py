@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydantic import ValidationError
+
 from ._jobs import finished_condition, job_pods, prune_finished, succeeded, termination_document, termination_message
-from .api import ModelVisualizerSpec, QualityTargets
+from .api import ModelQuality, ModelVisualizerSpec, QualityTargets
 from .benchmark import benchmark_status
 from .builders import Owner
 from .builders.evaluation import build_evaluation_job, evaluation_hash, evaluation_job_name
@@ -32,6 +34,7 @@ _CHECKS = (
     ("maxECE", "ece", False),
     ("minClassRecall", "worstClassRecall", True),
 )
+_MODEL_FIELDS = {field.alias or name for name, field in ModelQuality.model_fields.items()}
 _LABELS = {"top1": "top-1", "top5": "top-5", "ece": "ECE", "worstClassRecall": "worst-class recall"}
 
 
@@ -97,6 +100,20 @@ def _reporting_pod(pods: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, s
     return max(reversed(found), key=rank)
 
 
+def _figures(reported: dict[str, Any]) -> dict[str, Any]:
+    """A model's entry of the pod's document, reduced to what status.evaluation.models holds (ModelQuality): the
+    document is the pod's output, and an unknown key or a wrong type must not stop the status from being written."""
+    kept: dict[str, Any] = {"name": reported["name"][:253]}
+    for key, value in reported.items():
+        if key in _MODEL_FIELDS and key not in ("name", "passed"):
+            try:
+                ModelQuality.model_validate({"name": "x", key: value})
+            except ValidationError:
+                continue
+            kept[key] = value
+    return kept
+
+
 def quality_outcome(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The evaluation's result once its Job has ended (or vanished); None while it runs. ``pods``: the Job's, oldest
     first."""
@@ -108,7 +125,8 @@ def quality_outcome(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> d
     pod, message, doc = _reporting_pod(pods)
     result: dict[str, Any] = {}
     if doc is not None and isinstance(doc.get("models"), list):
-        result["models"] = [m for m in doc["models"] if isinstance(m, dict) and m.get("name")][:8]
+        named = [m for m in doc["models"] if isinstance(m, dict) and isinstance(m.get("name"), str)]
+        result["models"] = [_figures(m) for m in named[:8]]
         if isinstance(doc.get("eceBins"), int):
             result["eceBins"] = doc["eceBins"]
         best = _best(result["models"])

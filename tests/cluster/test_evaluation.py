@@ -259,6 +259,14 @@ def test_new_models_mid_evaluation_stop_the_old_job_and_switching_off_clears_the
 
     # The first Job was stopped if it still ran (or had finished before the change: then it is kept, keepJobs 3).
     assert unfinished_others() == []
+    first_name = first["metadata"]["name"]
+    if first_name not in {j["metadata"]["name"] for j in jobs(kubectl, namespace)}:
+        # Stopped: its pods go with it (the delete propagates in the background; a Job's default orphans them).
+        wait_for(
+            lambda: not kubectl.json("get", "pods", "-n", namespace, "-l", f"job-name={first_name}")["items"],
+            timeout=60,
+            what="the stopped Job's pods to go",
+        )
     # No evaluation asked for: the figures and the verdict leave the status.
     kubectl.apply(visualizer("moving", models=models(tiny)[:1], dataset={"path": str(tiny.dataset)}), namespace)
     wait_for(

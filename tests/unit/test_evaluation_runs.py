@@ -192,3 +192,16 @@ def test_a_running_evaluation_is_followed_from_the_watch_cache(fake: FakeKube) -
     fake.reset_calls()
     assert run(api, fake, events)["evaluation"]["phase"] == "Succeeded"
     assert not [c for c in fake.calls if c[1] in ("Job", "Pod") and c[0] in ("get", "list")]
+
+
+def test_a_document_with_unknown_keys_or_wrong_types_still_gives_a_status(fake: FakeKube) -> None:
+    events = Events()
+    fake.add_visualizer(NS, "viz", eval_spec())
+    run(fake, fake, events)
+    name = job_name(fake)
+    start_pod(fake, name)
+    # The pod's output, not the operator's: the status is strict (typed_status), so what it cannot hold is dropped.
+    finish(fake, name, {"ok": True, "models": [{"name": "a", "top1": 0.8, "top5": "high", "perClass": [1, 2]}]})
+    evaluation = run(fake, fake, events)["evaluation"]
+    assert evaluation["phase"] == "Succeeded"
+    assert evaluation["models"] == [{"name": "a", "top1": 0.8}]
