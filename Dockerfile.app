@@ -12,7 +12,18 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# Dependencies from pyproject.toml alone first, so editing the sources (or the README) does not reinstall them.
+# The dependency lists alone, pulled out of pyproject.toml: the stages below copy these files, and a copied file is
+# cached by its content, so a pyproject.toml edit that leaves the dependencies as they were (a tool's settings, the
+# dev extra) reuses the installed dependencies and the prepared models.
+FROM ${PYTHON_IMAGE} AS requirements
+WORKDIR /src
+COPY pyproject.toml ./
+# The extras the served image installs (comma-separated); `app,tensorflow` adds Keras model loading.
+ARG EXTRAS=app
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *(d for e in os.environ['EXTRAS'].split(',') for d in p['optional-dependencies'][e]), sep=chr(10))" > requirements.txt \
+ && python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['optional-dependencies']['tensorflow'], sep=chr(10))" > tensorflow.txt
+
+# Dependencies first, so editing the sources (or the README) does not reinstall them.
 FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -21,18 +32,15 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml ./
-# The extras the served image installs (comma-separated); `app,tensorflow` adds Keras model loading.
-ARG EXTRAS=app
-RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *(d for e in os.environ['EXTRAS'].split(',') for d in p['optional-dependencies'][e]), sep=chr(10))" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
+COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
+RUN pip install -r /tmp/requirements.txt
 
 # The served environment: what the final image copies.
 FROM deps AS venv
 # An ARG ends with its stage: the same default again (a build argument given on the command line sets both).
 ARG EXTRAS=app
 # hatchling reads the README into the package metadata.
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY visualizer/ visualizer/
 COPY cli/ cli/
 RUN pip install ".[${EXTRAS}]" \
@@ -45,22 +53,20 @@ FROM deps AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/*
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['optional-dependencies']['tensorflow'], sep=chr(10))" > /tmp/tensorflow.txt \
- && pip install -r /tmp/tensorflow.txt
-# Only the modules `modelviz app prepare` runs: editing the pages (or the README) does not retrain the models. This
-# stage's install is thrown away, so hatchling's readme can be an empty file.
-RUN touch README.md
+COPY --from=requirements /src/tensorflow.txt /tmp/tensorflow.txt
+RUN pip install -r /tmp/tensorflow.txt
+# Only the modules `modelviz app prepare` runs, imported from the sources (nothing installed, no pyproject.toml):
+# editing the pages, the README or the project's settings does not retrain the models.
 COPY visualizer/modelviz_app/__init__.py visualizer/modelviz_app/cli.py visualizer/modelviz_app/config.py visualizer/modelviz_app/paths.py visualizer/modelviz_app/
 COPY visualizer/modelviz_app/models/ visualizer/modelviz_app/models/
 COPY visualizer/modelviz_app/datasets/ visualizer/modelviz_app/datasets/
 COPY cli/ cli/
-RUN pip install ".[app,tensorflow]" \
- && pip check
 # Unbuffered and without TensorFlow's start-up chatter, so the build log shows each model as it is prepared.
 ENV MODELVIZ_CACHE=/opt/modelviz/cache \
+    PYTHONPATH=/src/visualizer:/src/cli \
     PYTHONUNBUFFERED=1 \
     TF_CPP_MIN_LOG_LEVEL=2
-RUN modelviz app prepare
+RUN python -m modelviz_cli app prepare
 
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0

@@ -154,6 +154,32 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+# Parallel runs (`pytest -n N --dist loadgroup`, what scripts/test does): each group runs in one worker, in
+# collection order, so a session fixture (the local cluster, the operator, the app's models) starts once per group's
+# worker and tests that share one cluster never meet another group's operator. The deploy and cluster tiers share
+# theirs (the RBAC tests run first, before the session operator exists); modules that bring up a cluster of their own
+# are groups of their own. The CPU-bound app tier overlaps with the cluster tiers, which mostly wait.
+OWN_CLUSTER_MODULES = ("test_faults.py", "test_evaluation.py")
+
+
+def _group(item: pytest.Item) -> str:
+    parts = Path(str(item.path)).relative_to(Path(__file__).parent).parts
+    area = parts[0] if len(parts) > 1 else "top"
+    if area == "cluster" and parts[-1] in OWN_CLUSTER_MODULES:
+        return f"cluster-{Path(parts[-1]).stem}"
+    if area in ("deploy", "cluster"):
+        return "kube"
+    if area in ("unit", "bench", "images", "node", "top"):
+        return "rest"
+    return area
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """A failed test that used the local cluster gets the control plane's log tails in its report."""

@@ -27,6 +27,7 @@ OPERATOR = REPO / "Dockerfile.operator"
 APP = REPO / "Dockerfile.app"
 DOCKERFILES = [OPERATOR, APP]
 CACHE_DIR = "/opt/modelviz/cache"
+PREPARE = r"(?:modelviz|python -m modelviz_cli) app prepare"
 # Anything that compiles: the final stages ship only what runs.
 COMPILERS = {"gcc", "g++", "cc", "c++", "clang", "make", "build-essential", "libc6-dev", "python3-dev", "cpp"}
 
@@ -448,8 +449,9 @@ def test_app_bakes_prepared_models_into_the_cache() -> None:
         for instruction in stage.instructions:
             if instruction.keyword == "ENV":
                 env.update(parse_key_values(instruction.args))
-            if instruction.keyword == "RUN" and "modelviz app prepare" in instruction.args:
-                inline = re.search(r"MODELVIZ_CACHE=(\S+)\s+modelviz app prepare", instruction.args)
+            # The entry point, or the same command run from the sources (the builder installs no package).
+            if instruction.keyword == "RUN" and re.search(PREPARE, instruction.args):
+                inline = re.search(r"MODELVIZ_CACHE=(\S+)\s+" + PREPARE, instruction.args)
                 assert (inline.group(1) if inline else env.get("MODELVIZ_CACHE")) == CACHE_DIR
                 prepared = True
     assert prepared, "the builder must run `modelviz app prepare`"

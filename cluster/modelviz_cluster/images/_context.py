@@ -47,7 +47,7 @@ def copy_sources(dockerfile: Path) -> list[str]:
             continue
         paths = [w for w in words if not w.startswith("--")]
         sources.extend(p.rstrip("/") or "." for p in paths[:-1])
-    return sources
+    return list(dict.fromkeys(sources))  # once each, in order of first use
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
