@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import OperatorProcess
 from tests.kube_helpers import Kubectl, condition, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess
 from tests.kube_helpers import REPO, Kubectl, condition, forward_pod, map_service, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 

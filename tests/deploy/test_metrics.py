@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess, start_operator, stop_operator
 from tests.kube_helpers import Kubectl, map_service, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess, start_operator, stop_operator
 
 pytestmark = pytest.mark.cluster
 

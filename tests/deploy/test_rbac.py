@@ -37,10 +37,10 @@ from modelviz_operator import kube
 from modelviz_operator.api import GROUP, PLURAL
 from modelviz_operator.builders import CHILD_KINDS
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess, start_operator, stop_operator
 from tests.deploy.test_dockerfiles import final
 from tests.deploy_helpers import BASE, NAMESPACED, Render, find, service_account_kubeconfig
 from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess, start_operator, stop_operator
 from tests.sandbox import Sandbox, container_env, dockerfile_env, require_sandbox, venv_path
 
 pytestmark = pytest.mark.cluster
