@@ -72,12 +72,12 @@ def call(url: str, body: bytes | None = None, content_type: str | None = None, m
         request.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            status, headers, data = response.status, response.headers, response.read()
+            status, answered, data = response.status, response.headers, response.read()
     except urllib.error.HTTPError as err:
-        status, headers, data = err.code, err.headers, err.read()
-    if headers.get("Content-Type", "").startswith("application/json"):
-        return status, headers, json.loads(data)
-    return status, headers, data
+        status, answered, data = err.code, err.headers, err.read()
+    if answered.get("Content-Type", "").startswith("application/json"):
+        return status, answered, json.loads(data)
+    return status, answered, data
 
 
 def png(color: tuple[int, int, int], size: tuple[int, int] = (24, 20)) -> bytes:

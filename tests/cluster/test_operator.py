@@ -156,7 +156,11 @@ def test_deleting_the_resource_removes_its_children(
     wait_ready(kubectl, namespace, "gone", operator)
     kubectl("delete", "mviz", "gone", "-n", namespace)
     for kind, name in (("deployment", "gone"), ("service", "gone"), ("configmap", "gone-config"), ("pdb", "gone")):
-        wait_for(lambda k=kind, n=name: kubectl.get(k, n, namespace) is None, timeout=60, what=f"{kind}/{name} gone")
+
+        def gone(k: str = kind, n: str = name) -> bool:
+            return kubectl.get(k, n, namespace) is None
+
+        wait_for(gone, timeout=60, what=f"{kind}/{name} gone")
 
 
 def test_crash_looping_pods_make_ready_false(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:

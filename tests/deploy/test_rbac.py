@@ -422,7 +422,11 @@ def test_operator_with_only_the_manifests_rbac_does_everything(
     assert condition(second, "BenchmarkPassed")["status"] == "True"
     wait_for(lambda: len(jobs()) == 1, timeout=30, what="the r1 Job to be pruned", explain=explain)
     for kind in ("hpa", "pdb", "ingress"):
-        wait_for(lambda k=kind: kubectl.get(k, "rbac", namespace) is None, timeout=30, what=f"{kind} deleted")
+
+        def deleted(k: str = kind) -> bool:
+            return kubectl.get(k, "rbac", namespace) is None
+
+        wait_for(deleted, timeout=30, what=f"{kind} deleted")
 
     claims = wait_for(
         lambda: (c := condition(kubectl.get("mviz", "claims", namespace), "Degraded")) and c["status"] == "True" and c,
