@@ -12,7 +12,7 @@ import pytest
 
 from tests.bench.servers import serve
 from tests.cluster.helpers import explain, finished, jobs, wait_degraded, wait_ready
-from tests.deploy.test_argocd_health import run_health
+from tests.deploy.argocd_health import run_health
 from tests.kube_helpers import Kubectl, condition, map_service, visualizer, wait_for
 from tests.operator_helpers import OperatorProcess
 
