@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -121,3 +122,43 @@ def forward_pod(kubectl: Kubectl, namespace: str, pod: str, port: int, address: 
         "spec": {"forwards": [{"ports": [port], "target": {"address": host, "port": int(target)}}]},
     }
     kubectl.apply(forward, namespace)
+
+
+def metric(port: int, sample: str, **labels: str) -> float:
+    """The sum of a Prometheus sample (e.g. ``modelviz_reconciles_total``) over the series carrying ``labels``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def reconciles(operator: Any, namespace: str, name: str) -> float:
+    """Reconcile passes the operator finished for one resource (its modelviz_reconciles_total)."""
+    return metric(operator.metrics_port, "modelviz_reconciles_total", namespace=namespace, name=name)
+
+
+def wait_reconciled(
+    operator: Any, namespace: str, name: str, after: float, passes: int = 1, timeout: float = 60
+) -> float:
+    """Wait until ``passes`` more reconciles of the resource than ``after`` have finished and none is running.
+
+    What a test asserts "did not happen" is then checked after the operator has looked, not after a guessed sleep.
+    """
+
+    def done() -> float | None:
+        count = reconciles(operator, namespace, name)
+        idle = metric(operator.metrics_port, "modelviz_reconciles_in_flight") == 0
+        return count if count >= after + passes and idle else None
+
+    return wait_for(
+        done,
+        timeout=timeout,
+        what=f"{passes} more reconcile(s) of {namespace}/{name}",
+        explain=lambda: f"{reconciles(operator, namespace, name)} passes\n{operator.logs()}",
+    )

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from modelviz_operator.constants import BENCHMARK_COMPONENT, COMPONENT_LABEL
+
 from .binaries import BINARIES, NODE_BINARIES, ensure_binaries
 from .node import NODE_PROCESSES, NodeError, RealNode
 from .pki import Pki, make_pki
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 # Pods with this label are run by the local executor instead of being faked by kwok.
-LOCAL_EXECUTOR_LABEL = ("app.kubernetes.io/component", "benchmark")
+LOCAL_EXECUTOR_LABEL = (COMPONENT_LABEL, BENCHMARK_COMPONENT)
 SERVICE_CIDR = "10.0.0.0/24"
 _CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 _KWOK = ("kwok", "executor")

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from modelviz_operator.constants import APP_PORT, HEALTH_PATH, config_map_name
+
 from .binaries import cache_root
 from .cluster import Cluster, ClusterError, default_state_dir
 
@@ -161,7 +163,7 @@ def run_kwok(cluster: Cluster, env: dict[str, str], manifest: Path, base_port: i
     cluster.kubectl("apply", "--server-side", "-n", namespace, "-f", str(manifest))
     urls: dict[str, str] = {}
     for name, port in ports.items():
-        configmap = _wait(f"the ConfigMap of {name}", lambda n=name: _get(cluster, "configmap", f"{n}-config"), 60)
+        configmap = _wait(f"the ConfigMap of {name}", lambda n=name: _get(cluster, "configmap", config_map_name(n)), 60)
         config = yaml.safe_load(configmap["data"]["config.yaml"])
         config.pop("cacheDir", None)  # the pods' cache path; here the prepared cache under ~/.cache is used
         config_path = cluster.state_dir / f"{name}.config.yaml"
@@ -175,7 +177,12 @@ def run_kwok(cluster: Cluster, env: dict[str, str], manifest: Path, base_port: i
                 dict(env, MODELVIZ_CONFIG=str(config_path)),
             )
         url = f"http://127.0.0.1:{port}/"
-        _wait(f"the visualizer {name}", lambda u=url: _http_ok(u + "_stcore/health"), 120, cluster.logs / f"{key}.log")
+        _wait(
+            f"the visualizer {name}",
+            lambda u=url: _http_ok(u + HEALTH_PATH.lstrip("/")),
+            120,
+            cluster.logs / f"{key}.log",
+        )
         urls[name] = url
 
     _wait("the resources to be ready and benchmarked", lambda: _settled(cluster, namespace, len(docs)), timeout,
@@ -237,7 +244,7 @@ def run_real(cluster: Cluster, manifest: Path, base_port: int, timeout: float) -
                 dict(os.environ),
             )  # fmt: skip
         urls[name] = f"http://127.0.0.1:{port}/"
-        _wait(f"the port-forward to {name}", lambda u=urls[name]: _http_ok(u + "_stcore/health"), 60,
+        _wait(f"the port-forward to {name}", lambda u=urls[name]: _http_ok(u + HEALTH_PATH.lstrip("/")), 60,
               cluster.logs / f"{key}.log")  # fmt: skip
     if os.environ.get("MODELVIZ_DEMO_COMPARE", "1") == "1":
         # For comparison only: every forwarded connection is a new stream through the API server and the kubelet.
@@ -263,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelviz demo", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=default_state_dir().parent / "demo")
     parser.add_argument("--manifest", type=Path, default=REPO / "examples" / "demo.yaml")
-    parser.add_argument("--port", type=int, default=8501, help="first local port for the visualizers")
+    parser.add_argument("--port", type=int, default=APP_PORT, help="first local port for the visualizers")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--down", action="store_true", help="stop the demo's processes")
     parser.add_argument(

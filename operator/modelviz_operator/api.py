@@ -573,8 +573,6 @@ class Condition(_Model):
 class BenchmarkStatus(_Model):
     """One benchmark run."""
 
-    model_config = ConfigDict(extra="ignore")
-
     run_id: str = Field(description="The spec.benchmark.runId this run belongs to.")
     scenario: str | None = Field(default=None, description="What was loaded: page, health or predict.")
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(description="Where the run is.")
@@ -597,10 +595,10 @@ class BenchmarkStatus(_Model):
     passed: bool | None = Field(default=None, description="Whether the targets were met.")
 
 
+# Strict and closed like the spec (_Model): the operator writes its status through this model (status.typed_status),
+# so a misspelt key fails in the operator's tests instead of being pruned by the API server.
 class ModelVisualizerStatus(_Model):
     """Observed state, derived from the children's real status."""
-
-    model_config = ConfigDict(extra="ignore")
 
     observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
     conditions: list[Condition] = Field(

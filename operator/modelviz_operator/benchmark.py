@@ -2,7 +2,7 @@
 
 What was started lives in the status (runId, jobName, phase), never only in memory, so a restarted operator picks
 up where it was. The decisions are pure functions (:func:`next_step`, :func:`outcome`, :func:`judge`); the glue at
-the bottom reads the Job and its pod and writes through :mod:`modelviz_operator.kube`.
+the bottom reads the Job and its pod and writes through the API it is given (:class:`modelviz_operator.ports.KubeApi`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import kube, metrics
+from . import metrics
 from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
 from .builders import Owner
 from .builders.job import build_benchmark_job
+from .constants import BENCHMARK_COMPONENT, COMPONENT_LABEL, DEFAULT_BENCH_IMAGE, INSTANCE_LABEL, JOB_NAME_LABEL
 from .failures import classify, is_api_failure
+from .ports import KubeApi
 from .status import condition, merge_conditions, now_iso
 
 __all__ = ["HISTORY_LIMIT", "Step", "benchmark_status", "judge", "next_step", "outcome"]
@@ -101,14 +103,9 @@ def judge(targets: BenchmarkTargets | None, result: dict[str, Any]) -> tuple[boo
     return True, "TargetsMet", ", ".join(met)
 
 
-def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running: bool) -> dict[str, Any] | None:
-    """The run's result once its Job has finished (or vanished); None while it still runs."""
-    if job is None:
-        if was_running:
-            return {"phase": "Failed", "reason": "JobDeleted", "message": "the benchmark Job was deleted mid-run"}
-        return None
+def _finished_condition(job: dict[str, Any]) -> dict[str, Any] | None:
     conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []}
-    finished = next(
+    return next(
         (
             c
             for t in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
@@ -116,6 +113,15 @@ def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running:
         ),
         None,
     )
+
+
+def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running: bool) -> dict[str, Any] | None:
+    """The run's result once its Job has finished (or vanished); None while it still runs."""
+    if job is None:
+        if was_running:
+            return {"phase": "Failed", "reason": "JobDeleted", "message": "the benchmark Job was deleted mid-run"}
+        return None
+    finished = _finished_condition(job)
     if finished is None:
         return None
     message = _termination_message(pod)
@@ -177,15 +183,15 @@ def _revision(deployment: dict[str, Any] | None, status: dict[str, Any]) -> str 
     return str(revision) if revision else None
 
 
-def _job_pod(owner: Owner, job_name: str) -> dict[str, Any] | None:
-    pods = kube.list_objects("v1", "Pod", owner.namespace, f"job-name={job_name}")
+def _job_pod(api: KubeApi, owner: Owner, job_name: str) -> dict[str, Any] | None:
+    pods = api.list_objects("v1", "Pod", owner.namespace, f"{JOB_NAME_LABEL}={job_name}")
     pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "")
     return pods[-1] if pods else None
 
 
-def _prune(owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
-    selector = f"app.kubernetes.io/instance={owner.name},app.kubernetes.io/component=benchmark"
-    jobs = kube.list_objects("batch/v1", "Job", owner.namespace, selector)
+def _prune(api: KubeApi, owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
+    selector = f"{INSTANCE_LABEL}={owner.name},{COMPONENT_LABEL}={BENCHMARK_COMPONENT}"
+    jobs = api.list_objects("batch/v1", "Job", owner.namespace, selector)
     finished = [
         j
         for j in jobs
@@ -197,7 +203,7 @@ def _prune(owner: Owner, bench: BenchmarkSpec, keep_names: set[str]) -> None:
     ]
     finished.sort(key=lambda j: j["metadata"].get("creationTimestamp") or "", reverse=True)
     for job in finished[max(0, bench.keep_jobs - len(keep_names)) :]:
-        kube.delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
+        api.delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
 
 
 def benchmark_status(
@@ -208,8 +214,10 @@ def benchmark_status(
     status: dict[str, Any],
     deployment: dict[str, Any] | None,
     emit: Any,
+    api: KubeApi,
+    image: str = DEFAULT_BENCH_IMAGE,
 ) -> dict[str, Any]:
-    """Status fields for the benchmark (merged into the status the reconcile writes)."""
+    """Status fields for the benchmark (merged into the status the reconcile writes); ``image`` runs the Jobs."""
     previous = body.get("status") or {}
     current: dict[str, Any] | None = previous.get("benchmark")
     history: list[dict[str, Any]] = list(previous.get("benchmarkHistory") or [])
@@ -227,11 +235,12 @@ def benchmark_status(
                 "message": "waiting for the visualizer to become ready",
             }
     elif step.action == "start" and bench is not None and step.run_id:
-        manifest = build_benchmark_job(owner, spec, bench, step.run_id)
+        manifest = build_benchmark_job(owner, spec, bench, step.run_id, image)
         name = manifest["metadata"]["name"]
         try:
-            if kube.get("batch/v1", "Job", owner.namespace, name) is None:
-                kube.apply(manifest)
+            # Once per run: the Job's name is the run's, so a restarted operator finds the Job it had started.
+            if api.get("batch/v1", "Job", owner.namespace, name) is None:
+                api.apply(manifest)
                 emit(body, "Normal", "BenchmarkStarted", f"Started benchmark {step.run_id} as Job {name}")
         except Exception as exc:
             failure = classify(exc, f"Job {name}") if is_api_failure(exc) else None
@@ -239,6 +248,7 @@ def benchmark_status(
                 raise  # a transient refusal is retried with backoff by the reconcile
             # Refused for good (quota, admission, RBAC): this run cannot happen; it fails with the server's words.
             return _finish(
+                api=api,
                 owner=owner,
                 bench=bench,
                 body=body,
@@ -270,8 +280,10 @@ def benchmark_status(
         )
     elif step.action == "follow" and current is not None:
         name = current["jobName"]
-        found = kube.get("batch/v1", "Job", owner.namespace, name)
-        result = outcome(found, _job_pod(owner, name) if found else None, was_running=True)
+        found = api.get("batch/v1", "Job", owner.namespace, name)
+        # The pod (its termination message holds the result) is read only once the Job has finished.
+        pod = _job_pod(api, owner, name) if found and _finished_condition(found) else None
+        result = outcome(found, pod, was_running=True)
         if result is not None:
             finished = {
                 "runId": current["runId"],
@@ -282,6 +294,7 @@ def benchmark_status(
                 **result,
             }
             return _finish(
+                api=api,
                 owner=owner,
                 bench=bench,
                 body=body,
@@ -296,6 +309,7 @@ def benchmark_status(
 
 def _finish(
     *,
+    api: KubeApi,
     owner: Owner,
     bench: BenchmarkSpec | None,
     body: dict[str, Any],
@@ -328,5 +342,5 @@ def _finish(
     if finished.get("p99Ms") is not None:
         metrics.BENCHMARK_P99.labels(owner.namespace, owner.name).set(finished["p99Ms"])
     if bench is not None:
-        _prune(owner, bench, keep)
+        _prune(api, owner, bench, keep)
     return updates

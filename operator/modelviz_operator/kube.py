@@ -1,12 +1,13 @@
 """The few Kubernetes API calls the operator makes (server-side apply, reads, status patches).
 
-Kept in one module so the RBAC rules in ``deploy/`` can be checked against what is really called here.
+Kept in one module so the RBAC rules in ``deploy/`` can be checked against what is really called here. Every call
+is counted in ``modelviz_api_requests_total`` (verb, kind), which is how API calls per reconcile are measured.
+:class:`Client` offers these calls as the :class:`modelviz_operator.ports.KubeApi` the reconcile takes.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any, cast
 
@@ -15,11 +16,13 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from .api import GROUP, PLURAL, VERSION
-from .builders import FIELD_MANAGER
+from . import metrics
+from .api import GROUP, KIND, PLURAL, VERSION
+from .constants import DEFAULT_FIELD_MANAGER
 
 __all__ = [
     "ApiException",
+    "Client",
     "apply",
     "configure",
     "delete_owned",
@@ -37,14 +40,14 @@ _dynamic: DynamicClient | None = None
 _api_client: client.ApiClient | None = None
 
 
-def configure() -> None:
-    """Load credentials: in-cluster service account first, then the kubeconfig ($KUBECONFIG)."""
+def configure(kubeconfig: str | None = None) -> None:
+    """Load credentials: in-cluster service account first, then the kubeconfig (Config.kubeconfig)."""
     global _dynamic, _api_client
     with _lock:
         try:
             config.load_incluster_config()
         except config.ConfigException:
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # read now, not at import
+            config.load_kube_config(config_file=kubeconfig)
         _api_client = client.ApiClient()
         _dynamic = None
 
@@ -63,7 +66,12 @@ def _resource(api_version: str, kind: str) -> Any:
     return _dyn().resources.get(api_version=api_version, kind=kind)
 
 
+def _count(verb: str, kind: str) -> None:
+    metrics.API_REQUESTS.labels(verb, kind).inc()
+
+
 def get(api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    _count("get", kind)
     try:
         obj = _resource(api_version, kind).get(name=name, namespace=namespace)
     except NotFoundError:
@@ -73,18 +81,20 @@ def get(api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any
 
 
 def list_objects(api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    _count("list", kind)
     items = _resource(api_version, kind).get(namespace=namespace, label_selector=selector)
     return [item.to_dict() for item in items.items]
 
 
-def apply(manifest: dict[str, Any]) -> dict[str, Any]:
+def apply(manifest: dict[str, Any], field_manager: str = DEFAULT_FIELD_MANAGER) -> dict[str, Any]:
     """Server-side apply with the operator's field manager; an unchanged manifest persists nothing."""
+    _count("apply", manifest["kind"])
     meta = manifest["metadata"]
     obj = _resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
         body=manifest,
         name=meta["name"],
         namespace=meta.get("namespace"),
-        field_manager=FIELD_MANAGER,
+        field_manager=field_manager,
         # The operator is the only writer of what it declares: hand edits of those fields are reverted.
         force_conflicts=True,
     )
@@ -100,6 +110,7 @@ def delete_owned(api_version: str, kind: str, namespace: str, name: str, owner_u
     refs = current.get("metadata", {}).get("ownerReferences") or []
     if not any(ref.get("uid") == owner_uid for ref in refs):
         return False
+    _count("delete", kind)
     try:
         _resource(api_version, kind).delete(name=name, namespace=namespace)
     except NotFoundError:
@@ -108,6 +119,7 @@ def delete_owned(api_version: str, kind: str, namespace: str, name: str, owner_u
 
 
 def get_visualizer(namespace: str, name: str) -> dict[str, Any] | None:
+    _count("get", KIND)
     try:
         obj = client.CustomObjectsApi().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     except ApiException as exc:
@@ -119,6 +131,7 @@ def get_visualizer(namespace: str, name: str) -> dict[str, Any] | None:
 
 def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     """Merge-patch the status subresource (None values delete fields)."""
+    _count("patch-status", KIND)
     try:
         client.CustomObjectsApi().patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, name, {"status": status}
@@ -129,6 +142,7 @@ def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
 
 
 def pvc_exists(namespace: str, name: str) -> bool:
+    _count("get", "PersistentVolumeClaim")
     try:
         client.CoreV1Api().read_namespaced_persistent_volume_claim(name, namespace)
     except ApiException as exc:
@@ -147,3 +161,31 @@ def served(group: str, version: str, plural: str) -> bool:
             return False
         raise
     return any(resource.name == plural for resource in (found.resources or []))
+
+
+class Client:
+    """The API server as a :class:`modelviz_operator.ports.KubeApi`, applying with one field manager."""
+
+    def __init__(self, field_manager: str = DEFAULT_FIELD_MANAGER) -> None:
+        self.field_manager = field_manager
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return get(api_version, kind, namespace, name)
+
+    def list_objects(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return list_objects(api_version, kind, namespace, selector)
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        return apply(manifest, self.field_manager)
+
+    def delete_owned(self, api_version: str, kind: str, namespace: str, name: str, owner_uid: str) -> bool:
+        return delete_owned(api_version, kind, namespace, name, owner_uid)
+
+    def get_visualizer(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return get_visualizer(namespace, name)
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        patch_status(namespace, name, status)
+
+    def pvc_exists(self, namespace: str, name: str) -> bool:
+        return pvc_exists(namespace, name)

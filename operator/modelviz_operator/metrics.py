@@ -1,19 +1,21 @@
-"""Prometheus metrics of the operator, served on their own port (``MODELVIZ_METRICS_PORT``, default 9090)."""
+"""Prometheus metrics of the operator, served on their own port (Config.metrics_port, default 9090)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "API_REQUESTS",
     "BENCHMARK_P99",
     "BENCHMARK_PASSED",
     "BENCHMARK_RPS",
+    "COALESCED",
     "CONDITION",
+    "IN_FLIGHT",
     "RECONCILES",
     "RECONCILE_ERRORS",
     "RECONCILE_SECONDS",
@@ -26,6 +28,16 @@ log = logging.getLogger(__name__)
 
 RECONCILES = Counter(
     "modelviz_reconciles_total", "Reconciles of a ModelVisualizer, by outcome.", ["namespace", "name", "result"]
+)
+# Reconcile requests that found one already running for their resource: marked dirty, run once after it instead.
+COALESCED = Counter(
+    "modelviz_reconciles_coalesced_total",
+    "Reconcile requests folded into the one running for the same resource.",
+    ["namespace", "name"],
+)
+IN_FLIGHT = Gauge("modelviz_reconciles_in_flight", "Resources with a reconcile running now (the work-queue table).")
+API_REQUESTS = Counter(
+    "modelviz_api_requests_total", "Requests the reconciles sent to the API server, by verb and kind.", ["verb", "kind"]
 )
 RECONCILE_ERRORS = Counter(
     "modelviz_reconcile_errors_total", "Reconciles that failed with an error.", ["namespace", "name", "reason"]
@@ -86,12 +98,10 @@ def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
         gauge.remove(*labels)
 
 
-def serve() -> int | None:
-    """Start the metrics endpoint; returns its port (0 in the environment disables it)."""
-    port = int(os.environ.get("MODELVIZ_METRICS_PORT", "9090"))
+def serve(port: int, address: str) -> int | None:
+    """Start the metrics endpoint; returns its port (0 disables it)."""
     if port <= 0:
         return None
-    address = os.environ.get("MODELVIZ_METRICS_ADDRESS", "0.0.0.0")  # noqa: S104 - scraped from the pod IP
     start_http_server(port, addr=address)
     log.info("metrics served on %s:%d/metrics", address, port)
     return port

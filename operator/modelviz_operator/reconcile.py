@@ -3,22 +3,28 @@
 Whatever the API server refuses ends in the status (see :mod:`modelviz_operator.failures`): a condition with the
 server's message, one Warning Event and one log line per distinct failure, a retry with backoff when waiting may
 help, and none in a loop when it cannot.
+
+Requests for one resource go through a :class:`~modelviz_operator.workqueue.WorkQueue` (one pass in flight, the
+rest coalesced into one more). The API is what the caller passes (:class:`~modelviz_operator.ports.KubeApi`): the
+operator's reads of children and pods come from its watch caches, so a pass in steady state sends one request (the
+resource itself) and writes nothing.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from . import kube, metrics
+from . import metrics
 from .api import CATALOG_DATASETS, CATALOG_MODELS, ModelVisualizerSpec, spec_from
 from .builders import Owner, build_children, ingress_url
+from .builders._common import content_hash
 from .failures import Backoff, Failure, classify, is_api_failure
+from .ports import KubeApi
 from .status import (
     Problem,
     condition,
@@ -28,27 +34,49 @@ from .status import (
     merge_conditions,
     now_iso,
     selector_string,
+    typed_status,
 )
+from .workqueue import WorkQueue
 
-__all__ = ["EventSink", "find_problems", "reconcile", "status_patch"]
+__all__ = ["EventSink", "find_problems", "forget", "reconcile", "status_patch"]
 
 log = logging.getLogger(__name__)
 
 # (body, type, reason, message): posts a Kubernetes Event on the resource (kopf.event in the operator).
 EventSink = Callable[[dict[str, Any], str, str, str], None]
 
-_locks: dict[tuple[str, str], threading.Lock] = {}
-_locks_guard = threading.Lock()
+Key = tuple[str, str]
+
+# Child events, timers, retries and spec changes may ask for a reconcile of one resource from several threads at once.
+_queue = WorkQueue()
 _backoff = Backoff()
 # The failures last logged per resource: one log line per change, not per retry (also while the API is away and
 # the status cannot be written).
-_logged: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
+_logged: dict[Key, frozenset[tuple[str, str]]] = {}
 
 
-def _lock_for(namespace: str, name: str) -> threading.Lock:
-    # Child events, timers and spec changes may reconcile one resource from several threads at once.
-    with _locks_guard:
-        return _locks.setdefault((namespace, name), threading.Lock())
+class _Applied(NamedTuple):
+    """A child as this process last applied it: the manifest's hash and the object's identity and version."""
+
+    digest: str
+    uid: str
+    resource_version: str
+
+
+# Per resource, per child kind. An apply is skipped while the child's cached version is still the one the last apply
+# returned and the manifest is unchanged: then the apply could not change anything. A hand edit, a deletion or a
+# controller's write moves the version, and the next pass applies again (reverting drift). Entries go with their
+# resource (forget), and a restarted operator starts empty, so it applies everything once.
+_applied: dict[Key, dict[str, _Applied]] = {}
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop everything held for a resource that is gone (its metrics' gauges too)."""
+    key = (namespace, name)
+    _applied.pop(key, None)
+    _logged.pop(key, None)
+    _backoff.reset(key)
+    metrics.forget(namespace, name)
 
 
 def find_problems(spec: ModelVisualizerSpec, namespace: str, claim_exists: Callable[[str, str], bool]) -> list[Problem]:
@@ -104,7 +132,7 @@ def _status_changed(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return bool(status_patch(current, wanted))
 
 
-def _invalid(body: dict[str, Any], error: ValidationError, emit: EventSink) -> None:
+def _invalid(api: KubeApi, body: dict[str, Any], error: ValidationError, emit: EventSink) -> None:
     meta = body["metadata"]
     fields = "; ".join(
         f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
@@ -121,40 +149,61 @@ def _invalid(body: dict[str, Any], error: ValidationError, emit: EventSink) -> N
         now,
     )
     conditions = gitops_conditions(conditions, spec=None, benchmark=None, failures=[], generation=generation, now=now)
-    if _status_changed(body.get("status") or {}, {"conditions": conditions}):
+    wanted = typed_status({"observedGeneration": generation, "conditions": conditions})
+    if _status_changed(body.get("status") or {}, {"conditions": wanted["conditions"]}):
         emit(body, "Warning", "InvalidSpec", fields)
-        kube.patch_status(meta["namespace"], meta["name"], {"observedGeneration": generation, "conditions": conditions})
+        api.patch_status(meta["namespace"], meta["name"], wanted)
     metrics.observe_status(meta["namespace"], meta["name"], {"conditions": conditions})
 
 
 def reconcile(
-    namespace: str, name: str, emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None = None
+    namespace: str,
+    name: str,
+    emit: EventSink,
+    extra_status: Callable[..., dict[str, Any]] | None = None,
+    *,
+    api: KubeApi,
+) -> bool:
+    """Bring the children in line with the spec and write the status; safe to call any number of times.
+
+    Never waits for another reconcile of the same resource: if one is running, this request marks it dirty and
+    returns False at once, and the running one makes exactly one more pass when it ends (see WorkQueue).
+    """
+    ran = _queue.run((namespace, name), lambda: _pass(api, namespace, name, emit, extra_status))
+    if not ran:
+        metrics.COALESCED.labels(namespace, name).inc()
+    metrics.IN_FLIGHT.set(len(_queue))
+    return ran
+
+
+def _pass(
+    api: KubeApi, namespace: str, name: str, emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None
 ) -> None:
-    """Bring the children in line with the spec and write the status; safe to call any number of times."""
+    """One reconcile with its metrics, failure log lines and retry."""
     started = time.monotonic()
     result = "ok"
     key = (namespace, name)
     failures: list[Failure] = []
-    with _lock_for(namespace, name):
-        try:
-            failures = _reconcile_locked(namespace, name, emit, extra_status)
-        except Exception as exc:
-            if not is_api_failure(exc):
-                result = "error"
-                metrics.RECONCILE_ERRORS.labels(namespace, name, type(exc).__name__).inc()
-                raise
-            # Not even the resource or its status could be read or written (the API server is away).
-            failures = [classify(exc, f"ModelVisualizer {namespace}/{name}")]
-        finally:
-            metrics.RECONCILES.labels(namespace, name, result).inc()
-            metrics.RECONCILE_SECONDS.labels(namespace, name).observe(time.monotonic() - started)
+    metrics.IN_FLIGHT.set(len(_queue))
+    try:
+        failures = _reconcile_once(api, namespace, name, emit, extra_status)
+    except Exception as exc:
+        if not is_api_failure(exc):
+            result = "error"
+            metrics.RECONCILE_ERRORS.labels(namespace, name, type(exc).__name__).inc()
+            raise
+        # Not even the resource or its status could be read or written (the API server is away).
+        failures = [classify(exc, f"ModelVisualizer {namespace}/{name}")]
+    finally:
+        metrics.RECONCILES.labels(namespace, name, result).inc()
+        metrics.RECONCILE_SECONDS.labels(namespace, name).observe(time.monotonic() - started)
     if failures and all(f.reason == "NamespaceTerminating" for f in failures):
         return  # the namespace and the resource are going away: no status, Event or log line for that
     for failure in failures:
         metrics.RECONCILE_ERRORS.labels(namespace, name, failure.reason).inc()
     _log_change(key, failures)
     if any(f.transient for f in failures):
-        delay = _backoff.schedule(key, lambda: reconcile(namespace, name, emit, extra_status))
+        delay = _backoff.schedule(key, lambda: reconcile(namespace, name, emit, extra_status, api=api))
         if delay is not None:
             log.debug("%s/%s: retrying in %.0fs", namespace, name, delay)
     elif not failures:
@@ -182,47 +231,62 @@ def _log_change(key: tuple[str, str], failures: list[Failure]) -> None:
         _logged[key] = now
 
 
-def _reconcile_locked(
-    namespace: str, name: str, emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None
+def _reconcile_once(
+    api: KubeApi, namespace: str, name: str, emit: EventSink, extra_status: Callable[..., dict[str, Any]] | None
 ) -> list[Failure]:
     """One pass; returns what the API server refused (already written to status)."""
-    # Read here, under the lock: a handler's body may be older than what other threads already wrote.
-    body = kube.get_visualizer(namespace, name)
+    # The one read that stays a GET, not a cached copy: the status is diffed against it and condition changes are
+    # announced from it, so a copy that has not seen the previous pass's status write yet would repeat Events.
+    body = api.get_visualizer(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
-        metrics.forget(namespace, name)
+        forget(namespace, name)
         return []
     owner = Owner.from_body(body)
     try:
         spec = spec_from(body)
     except ValidationError as error:
-        _invalid(body, error, emit)
+        _invalid(api, body, error, emit)
         return []
     generation = int(body["metadata"].get("generation", 0))
     current_status = body.get("status") or {}
     failures: list[Failure] = []
 
     children = build_children(owner, spec)
-    live: dict[str, dict[str, Any] | None] = {}  # kind -> the object as the apply returned it (status included)
+    live: dict[str, dict[str, Any] | None] = {}  # kind -> the object as stored (status included)
+    applied = _applied.setdefault((namespace, name), {})
     for manifest in children.apply:
         meta = manifest["metadata"]
-        what = f"{manifest['kind']} {meta['name']}"
+        kind = manifest["kind"]
+        what = f"{kind} {meta['name']}"
+        digest = content_hash(manifest)
+        record = applied.get(kind)
         try:
-            before = kube.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
-            after = live[manifest["kind"]] = kube.apply(manifest)
+            before = api.get(manifest["apiVersion"], kind, meta["namespace"], meta["name"])  # the watch cache
+            if record is not None and before is not None and record == _Applied(digest, *_identity(before)):
+                live[kind] = before  # unchanged since this process applied it: applying again changes nothing
+                continue
+            after = live[kind] = api.apply(manifest)
         except Exception as exc:
             if not is_api_failure(exc):
                 raise
+            applied.pop(kind, None)
             failures.append(classify(exc, what))
             # The children accepted earlier may still serve: the status describes them.
-            live[manifest["kind"]] = _get_quietly(manifest)
+            live[kind] = _get_quietly(api, manifest)
             continue
-        if before is None:
+        applied[kind] = _Applied(digest, *_identity(after))
+        # Known versions: the cached copy's and the last apply's (the cache may not have seen that one yet).
+        known = [_identity(before)] if before is not None else []
+        if record is not None:
+            known.append((record.uid, record.resource_version))
+        if _identity(after)[0] not in {uid for uid, _ in known}:
             emit(body, "Normal", "Created", f"Created {what}")
-        elif before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion"):
+        elif _identity(after) not in known:
             emit(body, "Normal", "Updated", f"Updated {what}")
     for api_version, kind, child in children.absent:
+        applied.pop(kind, None)
         try:
-            if kube.delete_owned(api_version, kind, owner.namespace, child, owner.uid):
+            if api.delete_owned(api_version, kind, owner.namespace, child, owner.uid):
                 emit(body, "Normal", "Deleted", f"Deleted {kind} {child} (no longer needed)")
         except Exception as exc:
             if not is_api_failure(exc):
@@ -231,8 +295,8 @@ def _reconcile_locked(
 
     if failures and all(f.reason == "NamespaceTerminating" for f in failures):
         return failures  # the namespace is being deleted: the status would be gone with it
-    problems = find_problems(spec, owner.namespace, kube.pvc_exists)
-    pods = kube.list_objects("v1", "Pod", owner.namespace, selector_string(owner))
+    problems = find_problems(spec, owner.namespace, api.pvc_exists)
+    pods = api.list_objects("v1", "Pod", owner.namespace, selector_string(owner))
     previous_conditions = current_status.get("conditions") or []
     now = now_iso()
     status = derive_status(
@@ -255,7 +319,13 @@ def _reconcile_locked(
         try:
             status.update(
                 extra_status(
-                    owner=owner, spec=spec, body=body, status=status, deployment=live.get("Deployment"), emit=emit
+                    owner=owner,
+                    spec=spec,
+                    body=body,
+                    status=status,
+                    deployment=live.get("Deployment"),
+                    emit=emit,
+                    api=api,
                 )
             )
         except Exception as exc:
@@ -270,19 +340,27 @@ def _reconcile_locked(
         generation=generation,
         now=now,
     )
+    # Through the typed model: a misspelt key or a wrong type fails here (and in the unit tests), instead of being
+    # pruned silently by the API server's structural schema.
+    status = typed_status(status)
     announced = _announce_failures(body, previous_conditions, failures, emit)
     _announce_transitions(body, previous_conditions, status["conditions"], emit, announced)
     patch = status_patch(current_status, status)
     if patch:
-        kube.patch_status(owner.namespace, owner.name, patch)
+        api.patch_status(owner.namespace, owner.name, patch)
     metrics.observe_status(owner.namespace, owner.name, {**current_status, **status})
     return failures
 
 
-def _get_quietly(manifest: dict[str, Any]) -> dict[str, Any] | None:
+def _identity(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+
+
+def _get_quietly(api: KubeApi, manifest: dict[str, Any]) -> dict[str, Any] | None:
     meta = manifest["metadata"]
     try:
-        return kube.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+        return api.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
     except Exception as exc:
         if not is_api_failure(exc):
             raise

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .api import ModelVisualizerSpec
+from .api import ModelVisualizerSpec, ModelVisualizerStatus
 from .builders import Owner, desired_replicas, internal_url, selector_labels
 from .failures import Failure
 
@@ -27,6 +27,7 @@ __all__ = [
     "merge_conditions",
     "now_iso",
     "selector_string",
+    "typed_status",
 ]
 
 CONDITION_ORDER = ("Ready", "Progressing", "Degraded", "Stalled", "Reconciling", "BenchmarkPassed")
@@ -278,3 +279,12 @@ def gitops_conditions(
         else condition("Reconciling", False, "Reconciled", "", generation),
     ]
     return merge_conditions(conditions, fresh, now)
+
+
+def typed_status(status: dict[str, Any]) -> dict[str, Any]:
+    """``status`` checked against :class:`ModelVisualizerStatus` and written back as it serializes it.
+
+    Unknown keys and wrong types raise (pydantic's ValidationError), where the API server would prune them without a
+    word. Keys given as None stay (a merge patch deletes them), keys not given stay absent.
+    """
+    return ModelVisualizerStatus.model_validate(status).model_dump(by_alias=True, exclude_unset=True)

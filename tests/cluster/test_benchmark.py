@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from tests.bench.servers import serve
 from tests.cluster.helpers import finished, jobs
-from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
+from tests.kube_helpers import REPO, Kubectl, condition, map_service, reconciles, visualizer, wait_for, wait_reconciled
 from tests.operator_helpers import OperatorProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -86,8 +85,9 @@ def test_benchmark_run_lands_in_status_columns_and_events(
     assert "BenchmarkSucceeded" in described and "BenchmarkStarted" in described
 
     # The same runId never runs again, also across an operator restart; a new runId runs exactly once.
+    passes = reconciles(operator, namespace, "bench")
     kubectl("annotate", "mviz", "bench", "-n", namespace, "poke=1")
-    time.sleep(3)
+    wait_reconciled(operator, namespace, "bench", after=passes)
     assert len(jobs(kubectl, namespace)) == 1
     kubectl.apply(visualizer("bench", benchmark={**spec, "runId": "r2", "keepJobs": 1}), namespace)
     obj = finished(kubectl, namespace, "bench", "r2", operator)
@@ -212,8 +212,10 @@ def test_a_restarted_operator_does_not_run_a_run_again(
         # A second operator process (as after a restart) sees the recorded run and starts nothing.
         second = start_operator(cluster, tmp_path / "second.log", {"MODELVIZ_NAMESPACES": namespace})
         try:
+            # It has reconciled the resource (on start, and again for the poke) before the count is checked.
+            wait_reconciled(second, namespace, "again", after=0)
             kubectl("annotate", "mviz", "again", "-n", namespace, "poke=2")
-            time.sleep(5)
+            wait_reconciled(second, namespace, "again", after=reconciles(second, namespace, "again"))
             assert len(jobs(kubectl, namespace)) == 1
             assert "BenchmarkStarted" not in second.logs(500)
         finally:
@@ -234,6 +236,16 @@ def test_on_rollout_runs_again_after_each_completed_rollout(
         obj = finished(kubectl, namespace, "rolling", "r.rev2", operator)
         assert [h["runId"] for h in obj["status"]["benchmarkHistory"]] == ["r.rev2", "r.rev1"]
         # Scaling is not a rollout: no third run.
+        passes = reconciles(operator, namespace, "rolling")
         kubectl("scale", "mviz/rolling", "--replicas=2", "-n", namespace)
-        time.sleep(5)
+        wait_for(
+            lambda: (
+                (o := kubectl.get("mviz", "rolling", namespace))
+                and o["status"].get("observedGeneration") == o["metadata"]["generation"]
+                and condition(o, "Reconciling")["status"] == "False"
+            ),
+            timeout=60,
+            what="the scaled resource reconciled and settled",
+        )
+        wait_reconciled(operator, namespace, "rolling", after=passes)
         assert len(jobs(kubectl, namespace)) == 2

@@ -8,7 +8,6 @@ validation rejects, a ValidatingAdmissionPolicy, and a validating webhook whose 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.helpers import explain, wait_ready
-from tests.kube_helpers import Kubectl, condition, visualizer, wait_for
+from tests.kube_helpers import Kubectl, condition, reconciles, visualizer, wait_for, wait_reconciled
 from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -70,8 +69,9 @@ def test_quota_refusal_is_stalled_once_and_recovers(
     # The other children were applied all the same.
     assert kubectl.get("deployment", "quota", namespace) is not None
     assert kstatus_of(kstatus, kubectl, namespace, "quota")["status"] == "Failed"
-    # Not retried in a loop: across a resync (20 s here) and pod events, one Event and one log line.
-    time.sleep(25)
+    # Not retried in a loop: across further passes (pod events, the resync every 20 s here), one Event and one log
+    # line.
+    wait_reconciled(operator, namespace, "quota", after=reconciles(operator, namespace, "quota"), passes=2)
     assert warning_count(kubectl, namespace, "QuotaExceeded") == 1
     assert log_lines(operator, namespace, "QuotaExceeded") == 1, operator.logs(200)
 
@@ -235,7 +235,8 @@ def test_a_webhook_that_is_away_is_reconciling_and_retried_with_backoff(
     assert "ConfigMap hooked-config" in reconciling["message"] and webhook_away in reconciling["message"]
     assert condition(obj, "Stalled")["status"] == "False"
     assert kstatus_of(kstatus, kubectl, namespace, "hooked")["status"] == "InProgress"
-    time.sleep(10)  # retries at 1, 2, 4, 8 s: still one log line and one Event
+    # Retried with backoff (1, 2, 4 s ...): after three more passes, still one log line and one Event.
+    wait_reconciled(operator, namespace, "hooked", after=reconciles(operator, namespace, "hooked"), passes=3)
     assert log_lines(operator, namespace, "AdmissionWebhookUnavailable") == 1, operator.logs(200)
     assert warning_count(kubectl, namespace, "AdmissionWebhookUnavailable") == 1
     kubectl("delete", "validatingwebhookconfiguration", webhook_away)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.cluster.helpers import explain, wait_degraded, wait_ready
-from tests.kube_helpers import REPO, Kubectl, condition, visualizer, wait_for
+from tests.kube_helpers import REPO, Kubectl, condition, metric, reconciles, visualizer, wait_for, wait_reconciled
 from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -134,19 +134,50 @@ def test_reconcile_with_nothing_changed_writes_nothing(
 ) -> None:
     kubectl.apply(visualizer("quiet"), namespace)
     wait_ready(kubectl, namespace, "quiet", operator)
-    time.sleep(3)  # let the last status writes settle
+    # Settled: nothing left converging, and the operator idle after its latest pass.
+    wait_for(
+        lambda: condition(kubectl.get("mviz", "quiet", namespace), "Reconciling")["status"] == "False",
+        timeout=60,
+        what="quiet no longer Reconciling",
+        explain=explain(kubectl, namespace, operator),
+    )
+    wait_reconciled(operator, namespace, "quiet", after=0)
 
     def versions() -> dict[str, str]:
         items = kubectl.json("get", "mviz,deploy,svc,cm", "-n", namespace)["items"]
         return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
 
+    def requests() -> dict[str, float]:
+        return {
+            verb: metric(operator.metrics_port, "modelviz_api_requests_total", verb=verb)
+            for verb in ("get", "list", "apply", "delete", "patch-status")
+        }
+
     before = versions()
-    # Touching an unrelated label triggers a full reconcile through the update handler.
+    passes = reconciles(operator, namespace, "quiet")
+    sent = requests()
+    # Touching an unrelated label triggers a full reconcile through the update handler; kopf records the handled
+    # label in its annotation once the handler has returned.
     kubectl("label", "mviz", "quiet", "-n", namespace, "touched=yes")
-    time.sleep(5)
+    wait_for(
+        lambda: (
+            "touched"
+            in kubectl.get("mviz", "quiet", namespace)["metadata"]["annotations"].get(
+                "modelviz.io/last-handled-configuration", ""
+            )
+        ),
+        timeout=30,
+        what="the label change handled",
+    )
+    ran = wait_reconciled(operator, namespace, "quiet", after=passes) - passes
     after = versions()
     changed = {k for k in before if before[k] != after.get(k) and not k.startswith("ModelVisualizer/")}
     assert not changed, f"reconcile rewrote {changed}"
+    # What a pass with nothing to do sends (every resource's passes count; only this one is settled and poked here):
+    # no write, not even a no-op apply, and one read (the ModelVisualizer itself; children come from the caches).
+    delta = {verb: count - sent[verb] for verb, count in requests().items()}
+    assert delta["apply"] == delta["delete"] == delta["patch-status"] == 0, delta
+    assert delta["get"] + delta["list"] <= 2 * ran, (delta, ran)
 
 
 def test_deleting_the_resource_removes_its_children(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelviz_operator.constants import pod_security_context
 from tests.deploy_helpers import BASE, NAMESPACED, Render, dump, find
 from tests.kube_helpers import REPO, Kubectl
 
@@ -88,6 +89,8 @@ def test_base_deployment_is_hardened(render: Render) -> None:
     assert pod["serviceAccountName"] == "modelviz-operator"
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # The operator's own pod runs as the pods it starts do (modelviz_operator.constants).
+    assert pod["securityContext"] == pod_security_context()
     container = operator_container(docs)
     assert container["image"] == IMAGE
     assert container["args"] == ["--liveness=http://0.0.0.0:8080/healthz", "--log-format=json"]

@@ -1,6 +1,7 @@
 """The operator's RBAC, proven: derived from the code both ways, then exercised by an operator holding nothing else.
 
-Static: every Kubernetes call in operator/modelviz_operator (through ``kube``), every kopf watch and kopf's own needs
+Static: every Kubernetes call in operator/modelviz_operator (through ``kube``, or the ``api`` the reconcile and
+benchmark logic are given, whose methods are kube's), every kopf watch and kopf's own needs
 give a set of (apiGroup, resource, verb); the ClusterRole of deploy/base must grant exactly that set (nothing missing,
 nothing unused, no wildcards), the Role of deploy/overlays/namespaced the same minus kopf's CRD scanning, with nothing
 cluster-scoped at all.
@@ -36,6 +37,7 @@ from modelviz_cluster.cluster import free_port
 from modelviz_operator import kube
 from modelviz_operator.api import GROUP, PLURAL
 from modelviz_operator.builders import CHILD_KINDS
+from modelviz_operator.handlers import CHILD_RESOURCES
 from tests.bench.servers import serve
 from tests.deploy.dockerfiles import final
 from tests.deploy.rbac_helpers import SA, operator_env
@@ -67,14 +69,14 @@ KUBE_FIXED: dict[str, tuple[str, Need]] = {
     "pvc_exists": ("read_namespaced_persistent_volume_claim", ("", "persistentvolumeclaims", "get")),
 }
 # served() reads API discovery, which every authenticated user may (system:discovery): no rule needed.
-KUBE_NO_API = {"configure", "ApiException", "served"}
+KUBE_NO_API = {"configure", "ApiException", "served", "Client"}
 OPTIONAL_CHILDREN = CHILD_KINDS[3:]  # HorizontalPodAutoscaler, PodDisruptionBudget, Ingress
 # Calls whose (apiVersion, kind) is not written at the call site: (module, enclosing function, kube function) -> kinds.
 DYNAMIC_CALLS: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {
-    ("reconcile", "_reconcile_locked", "get"): CHILD_KINDS,  # before apply, to tell created from updated
-    ("reconcile", "_reconcile_locked", "apply"): CHILD_KINDS,
+    ("reconcile", "_reconcile_once", "get"): CHILD_KINDS,  # before apply (watch cache), created or updated
+    ("reconcile", "_reconcile_once", "apply"): CHILD_KINDS,
     ("reconcile", "_get_quietly", "get"): CHILD_KINDS,  # a refused child: what is still there
-    ("reconcile", "_reconcile_locked", "delete_owned"): OPTIONAL_CHILDREN,  # children.absent
+    ("reconcile", "_reconcile_once", "delete_owned"): OPTIONAL_CHILDREN,  # children.absent
     ("benchmark", "benchmark_status", "apply"): (("batch/v1", "Job"),),  # build_benchmark_job
 }
 # kopf itself, beyond the handlers' watches: CRD observation, unless its scanning is off (the namespaced overlay).
@@ -92,8 +94,12 @@ def group_resource(api_version: str, kind: str) -> tuple[str, str]:
     return group, f"{kind.lower()}es" if kind.endswith("s") else f"{kind.lower()}s"
 
 
+API_NAMES = ("kube", "api")  # the module, and the KubeApi (ports.py) reconcile and benchmark_status are given
+
+
 class _Calls(ast.NodeVisitor):
-    """Every use of ``kube.<name>`` in a module, with its enclosing function and (for calls) its arguments."""
+    """Every use of ``kube.<name>`` (or ``api.<name>``) in a module, with its enclosing function and (for calls) its
+    arguments."""
 
     def __init__(self) -> None:
         self.function = "<module>"
@@ -107,13 +113,13 @@ class _Calls(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "kube":
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in API_NAMES:
             self.uses.append((self.function, func.attr, node))
             self._called.add(id(func))
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.value, ast.Name) and node.value.id == "kube" and id(node) not in self._called:
+        if isinstance(node.value, ast.Name) and node.value.id in API_NAMES and id(node) not in self._called:
             self.uses.append((self.function, node.attr, None))  # passed on, e.g. find_problems(..., kube.pvc_exists)
         self.generic_visit(node)
 
@@ -161,12 +167,11 @@ def needs_of_code() -> dict[Need, list[str]]:
     # handlers.py: kopf watches (list, watch), kopf's state annotations (patch), kopf.event (create Events).
     source = (PACKAGE / "handlers.py").read_text()
     tree = ast.parse(source)
+    assert "in CHILD_RESOURCES:" in source  # the watches and indexes are registered per entry of that table
+    for group, _version, plural, _kind in CHILD_RESOURCES:
+        for verb in ("list", "watch"):
+            needs[(group, plural, verb)].append(f"handlers: kopf.on.event watch (and index) of {plural}")
     for node in ast.walk(tree):
-        if isinstance(node, ast.For) and isinstance(node.iter, ast.Tuple):
-            for item in node.iter.elts:
-                group, _version, plural = ast.literal_eval(item)
-                for verb in ("list", "watch"):
-                    needs[(group, plural, verb)].append(f"handlers: kopf.on.event watch of {plural}")
         if isinstance(node, ast.FunctionDef):
             for deco in node.decorator_list:
                 text = ast.unparse(deco)
@@ -446,16 +451,13 @@ def test_operator_with_only_the_manifests_rbac_does_everything(
     assert not failures, "\n".join(failures[:20])
 
 
-def test_without_scanning_the_operator_waits_for_its_crd_to_be_served(
-    cluster: Any, kubectl: Kubectl, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_scanning_the_operator_waits_for_its_crd_to_be_served(cluster: Any, kubectl: Kubectl) -> None:
     """What the namespaced overlay relies on: discovery, read with no rights, tells when a new CRD is served."""
     import kopf
 
     from modelviz_operator.handlers import wait_until_served
 
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-    kube.configure()
+    kube.configure(str(cluster.kubeconfig))  # what the operator passes from Config.kubeconfig
     group = f"g{uuid.uuid4().hex[:8]}.example.com"
     assert not kube.served(group, "v1", "widgets")
     with pytest.raises(kopf.PermanentError, match=rf"widgets\.{group}/v1 is not served after 1s"):

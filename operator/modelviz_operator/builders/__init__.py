@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import ModelVisualizerSpec
-from ._common import FIELD_MANAGER, MANAGED_BY, Owner, labels, selector_labels
+from ..constants import MANAGED_BY
+from ._common import Owner, labels, selector_labels
 from .configmap import app_config, build_configmap
 from .deployment import build_deployment, desired_replicas
 from .ingress import build_ingress, ingress_url
@@ -14,7 +15,6 @@ from .scaling import build_hpa, build_pdb
 from .service import build_service, internal_url
 
 __all__ = [
-    "FIELD_MANAGER",
     "MANAGED_BY",
     "Children",
     "Owner",
@@ -53,7 +53,9 @@ class Children:
 
 
 def build_children(owner: Owner, spec: ModelVisualizerSpec) -> Children:
-    apply = [build_configmap(owner, spec), build_deployment(owner, spec), build_service(owner, spec)]
+    configmap = build_configmap(owner, spec)
+    # The Deployment hashes this ConfigMap instead of rendering the configuration a second time.
+    apply = [configmap, build_deployment(owner, spec, configmap), build_service(owner, spec)]
     absent: list[tuple[str, str, str]] = []
     optional = ((build_hpa, CHILD_KINDS[3]), (build_pdb, CHILD_KINDS[4]), (build_ingress, CHILD_KINDS[5]))
     for builder, (api_version, kind) in optional:

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from ..api import API_VERSION, KIND
+from ..constants import (
+    APP_NAME,
+    APP_PORT,
+    COMPONENT_LABEL,
+    CONFIG_HASH_ANNOTATION,
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    PART_OF_LABEL,
+    VISUALIZER_COMPONENT,
+)
 
 __all__ = [
     "APP_PORT",
     "CONFIG_HASH_ANNOTATION",
     "CONFIG_PATH",
-    "FIELD_MANAGER",
     "MANAGED_BY",
     "Owner",
     "content_hash",
@@ -23,13 +33,8 @@ __all__ = [
     "selector_labels",
 ]
 
-# Overridable so that two operator processes against one cluster (e.g. an RBAC proof) are told apart.
-FIELD_MANAGER = os.environ.get("MODELVIZ_FIELD_MANAGER", "modelviz-operator")
-MANAGED_BY = "modelviz-operator"
-APP_PORT = 8501
 CONFIG_DIR = "/etc/modelviz"
 CONFIG_PATH = f"{CONFIG_DIR}/config.yaml"
-CONFIG_HASH_ANNOTATION = "modelviz.io/config-hash"
 
 
 @dataclass(frozen=True)
@@ -56,24 +61,16 @@ class Owner:
         }
 
 
-def selector_labels(owner: Owner, component: str = "visualizer") -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "modelviz",
-        "app.kubernetes.io/instance": owner.name,
-        "app.kubernetes.io/component": component,
-    }
+def selector_labels(owner: Owner, component: str = VISUALIZER_COMPONENT) -> dict[str, str]:
+    return {NAME_LABEL: APP_NAME, INSTANCE_LABEL: owner.name, COMPONENT_LABEL: component}
 
 
-def labels(owner: Owner, component: str = "visualizer") -> dict[str, str]:
-    return {
-        **selector_labels(owner, component),
-        "app.kubernetes.io/part-of": "modelviz",
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-    }
+def labels(owner: Owner, component: str = VISUALIZER_COMPONENT) -> dict[str, str]:
+    return {**selector_labels(owner, component), PART_OF_LABEL: APP_NAME, MANAGED_BY_LABEL: MANAGED_BY}
 
 
 def metadata(
-    owner: Owner, name: str, component: str = "visualizer", annotations: dict[str, str] | None = None
+    owner: Owner, name: str, component: str = VISUALIZER_COMPONENT, annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": name,

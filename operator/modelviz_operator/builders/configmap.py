@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from ..api import ModelVisualizerSpec
+from ..constants import config_map_name
 from ._common import Owner, metadata
 
 __all__ = ["CACHE_DIR", "DATASET_MOUNT", "MODELS_MOUNT", "app_config", "build_configmap", "configmap_name"]
@@ -18,7 +19,7 @@ CACHE_DIR = "/var/cache/modelviz"
 
 
 def configmap_name(owner: Owner) -> str:
-    return f"{owner.name}-config"
+    return config_map_name(owner.name)
 
 
 def _in_volume(mount: str, path: str) -> str:

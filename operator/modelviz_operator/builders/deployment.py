@@ -5,23 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import ModelVisualizerSpec
-from ._common import (
+from ..constants import (
     APP_PORT,
-    CONFIG_DIR,
     CONFIG_HASH_ANNOTATION,
-    CONFIG_PATH,
-    Owner,
-    content_hash,
-    metadata,
-    selector_labels,
+    HEALTH_PATH,
+    container_security_context,
+    pod_security_context,
 )
+from ._common import CONFIG_DIR, CONFIG_PATH, Owner, content_hash, metadata, selector_labels
 from .configmap import CACHE_DIR, DATASET_MOUNT, MODELS_MOUNT, build_configmap, configmap_name
 
-__all__ = ["DEFAULT_RESOURCES", "HEALTH_PATH", "build_deployment", "deployment_name", "desired_replicas"]
+__all__ = ["DEFAULT_RESOURCES", "HEALTH_PATH", "build_deployment", "config_hash", "deployment_name", "desired_replicas"]
 
-HEALTH_PATH = "/_stcore/health"
 IMAGE_CACHE = "/opt/modelviz/cache"  # MODELVIZ_CACHE of Dockerfile.app
-RUN_AS_USER = 10001
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "500m", "memory": "1Gi"},
     "limits": {"memory": "3Gi"},
@@ -75,9 +71,18 @@ def _probe(period: int, failures: int, timeout: int = 3) -> dict[str, Any]:
     }
 
 
-def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
+def config_hash(configmap: dict[str, Any]) -> str:
+    """The pod template's hash of the ConfigMap's data: a configuration change rolls the pods."""
+    return content_hash(configmap["data"])
+
+
+def build_deployment(
+    owner: Owner, spec: ModelVisualizerSpec, configmap: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The Deployment; ``configmap`` is the one built for the same spec (built here only when not given, so that a
+    reconcile renders the configuration once)."""
     volumes, mounts = _volumes(owner, spec)
-    config_hash = content_hash(build_configmap(owner, spec)["data"])
+    rendered_hash = config_hash(configmap if configmap is not None else build_configmap(owner, spec))
     resources = (
         spec.resources.model_dump(exclude_defaults=True) if spec.resources is not None else None
     ) or DEFAULT_RESOURCES
@@ -96,12 +101,7 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
         "startupProbe": _probe(period=5, failures=120),
         "readinessProbe": _probe(period=5, failures=3),
         "livenessProbe": _probe(period=10, failures=3, timeout=5),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security_context(),
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
@@ -123,13 +123,7 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
         "containers": [container],
         "volumes": volumes,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "fsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -143,7 +137,7 @@ def build_deployment(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
         pod_spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations]
-    template_meta = metadata(owner, "", annotations={**spec.pod_annotations, CONFIG_HASH_ANNOTATION: config_hash})
+    template_meta = metadata(owner, "", annotations={**spec.pod_annotations, CONFIG_HASH_ANNOTATION: rendered_hash})
     for key in ("name", "namespace", "ownerReferences"):
         template_meta.pop(key)
     deployment_spec: dict[str, Any] = {

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 from ..api import BenchmarkSpec, ModelVisualizerSpec
+from ..constants import (
+    BENCHMARK_COMPONENT,
+    DEFAULT_BENCH_IMAGE,
+    RUN_ID_LABEL,
+    container_security_context,
+    pod_security_context,
+    service_host,
+)
 from ._common import Owner, metadata
 from .service import service_name
 
-__all__ = ["BENCH_IMAGE", "RUN_ID_LABEL", "benchmark_job_name", "benchmark_url", "build_benchmark_job"]
+__all__ = ["RUN_ID_LABEL", "benchmark_job_name", "benchmark_url", "build_benchmark_job"]
 
-# The operator image carries ab and the runner; a deployment may point elsewhere.
-BENCH_IMAGE = os.environ.get("MODELVIZ_BENCH_IMAGE", "ghcr.io/modelviz/operator:0.1.0")
-RUN_ID_LABEL = "modelviz.io/run-id"
 TERMINATION_LOG = "/dev/termination-log"
 
 
@@ -27,13 +31,13 @@ def benchmark_job_name(owner: Owner, run_id: str) -> str:
 def benchmark_url(owner: Owner, spec: ModelVisualizerSpec, bench: BenchmarkSpec) -> str:
     """The page's URL for scenario page; the app's root otherwise (the runner adds the scenario's endpoint)."""
     path = bench.path if bench.scenario == "page" else "/"
-    return f"http://{service_name(owner)}.{owner.namespace}.svc.cluster.local:{spec.service.port}{path}"
+    return f"http://{service_host(service_name(owner), owner.namespace)}:{spec.service.port}{path}"
 
 
 def build_benchmark_job(
-    owner: Owner, spec: ModelVisualizerSpec, bench: BenchmarkSpec, run_id: str, image: str = BENCH_IMAGE
+    owner: Owner, spec: ModelVisualizerSpec, bench: BenchmarkSpec, run_id: str, image: str = DEFAULT_BENCH_IMAGE
 ) -> dict[str, Any]:
-    meta = metadata(owner, benchmark_job_name(owner, run_id), component="benchmark")
+    meta = metadata(owner, benchmark_job_name(owner, run_id), component=BENCHMARK_COMPONENT)
     meta["labels"][RUN_ID_LABEL] = run_id
     meta["annotations"] = {RUN_ID_LABEL: run_id}
     command = [
@@ -73,12 +77,7 @@ def build_benchmark_job(
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pod_security_context(fs_group=False),
                     "containers": [
                         {
                             "name": "ab",
@@ -90,11 +89,7 @@ def build_benchmark_job(
                                 "requests": {"cpu": "500m", "memory": "64Mi"},
                                 "limits": {"memory": "256Mi"},
                             },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": container_security_context(),
                         }
                     ],
                 },

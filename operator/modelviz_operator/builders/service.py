@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import ModelVisualizerSpec
+from ..constants import service_host
 from ._common import Owner, metadata, selector_labels
 
 __all__ = ["build_service", "internal_url", "service_name"]
@@ -16,7 +17,7 @@ def service_name(owner: Owner) -> str:
 
 def internal_url(owner: Owner, spec: ModelVisualizerSpec) -> str:
     port = "" if spec.service.port == 80 else f":{spec.service.port}"
-    return f"http://{service_name(owner)}.{owner.namespace}.svc.cluster.local{port}/"
+    return f"http://{service_host(service_name(owner), owner.namespace)}{port}/"
 
 
 def build_service(owner: Owner, spec: ModelVisualizerSpec) -> dict[str, Any]:
