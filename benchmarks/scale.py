@@ -328,7 +328,9 @@ def timings(keys: list[tuple[str, str]], began: dict[tuple[str, str], float], en
     row["all_done_seconds"] = (max(ended[k] for k in keys) - phase_start) if not row["stuck"] else math.nan
 
 
-def run(count: int, per_namespace: int, steady_seconds: float, timeout: float, workdir: Path) -> dict[str, Any]:
+def run(
+    count: int, per_namespace: int, steady_seconds: float, timeout: float, workdir: Path, phases: tuple[str, ...]
+) -> dict[str, Any]:
     nodes = max(2, math.ceil(count / PODS_PER_NODE) + 1)
     cluster = Cluster(state_dir=workdir / f"cluster-{count}", nodes=nodes, audit=True)
     log(f"{count} resources: starting a cluster with {nodes} kwok nodes in {cluster.state_dir}")
@@ -382,6 +384,8 @@ def run(count: int, per_namespace: int, steady_seconds: float, timeout: float, w
         with phase("steady", operator, audit, count, results) as row:
             time.sleep(steady_seconds)
 
+        if "rollout" not in phases:
+            return results
         # rollout: each spec edited once
         tracker.arm()
         for key in keys:
@@ -415,6 +419,8 @@ def run(count: int, per_namespace: int, steady_seconds: float, timeout: float, w
         ]
         results["rollout"]["sampled_revisions"] = dict(Counter(rolled))
 
+        if "delete" not in phases:
+            return results
         # delete
         began.clear()
 
@@ -442,14 +448,15 @@ def run(count: int, per_namespace: int, steady_seconds: float, timeout: float, w
             row["children_gone_seconds"] = time.monotonic() - start
             row["children_left"] = children_left()
             row["seconds"] = time.monotonic() - start
-        results["final_rss_mb"] = operator.rss_mb()
-        results["peak_rss_mb"] = operator.hwm_mb()
-        results["operator_cpu_seconds"] = operator.cpu_seconds()
         pool.shutdown()
     finally:
         if tracker is not None:
             tracker.stop()
         if operator is not None:
+            if operator.proc.poll() is None:
+                results["final_rss_mb"] = operator.rss_mb()
+                results["peak_rss_mb"] = operator.hwm_mb()
+                results["operator_cpu_seconds"] = operator.cpu_seconds()
             operator.stop()
             results["operator_exit"] = operator.proc.returncode
         cluster.stop()
@@ -460,6 +467,14 @@ def _fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
     return str(value)
+
+
+def done_seconds(name: str, row: dict[str, Any]) -> float:
+    """Seconds until the phase's last resource was done (for delete: its children gone too)."""
+    if name == "steady":
+        return float(row["seconds"])
+    done = float(row.get("all_done_seconds", row["seconds"]))
+    return max(done, float(row.get("children_gone_seconds", done))) if name == "delete" else done
 
 
 def markdown(runs: list[dict[str, Any]], title: str) -> str:
@@ -477,9 +492,7 @@ def markdown(runs: list[dict[str, Any]], title: str) -> str:
                 continue
             verbs = ", ".join(f"{k} {v:g}" for k, v in row["by_verb_per_resource"].items())
             stuck = len(row["stuck"]) if "stuck" in row else ""
-            done = row["seconds"] if name == "steady" else row.get("all_done_seconds", row["seconds"])
-            if name == "delete":  # done when the children are gone too, not only the resources
-                done = max(done, row.get("children_gone_seconds", done))
+            done = done_seconds(name, row)
             out.append(
                 f"| {result['count']} | {name} | {_fmt(done)} | {_fmt(row.get('p50', ''))} | "
                 f"{_fmt(row.get('p99', ''))} | {_fmt(row.get('max', ''))} | {stuck} | "
@@ -510,14 +523,14 @@ def ratios(baseline: dict[str, Any], other: dict[str, Any]) -> str:
             if not b or not o:
                 continue
 
-            def ratio(key: str, b: dict[str, Any] = b, o: dict[str, Any] = o) -> str:
-                x, y = b.get(key), o.get(key)
+            def ratio(key: str, b: dict[str, Any] = b, o: dict[str, Any] = o, name: str = name) -> str:
+                x, y = (done_seconds(name, b), done_seconds(name, o)) if key == "done" else (b.get(key), o.get(key))
                 if not isinstance(x, float | int) or not isinstance(y, float | int) or not y or math.isnan(y):
                     return ""
                 return f"{x / y:.1f}x"
 
             out.append(
-                f"| {result['count']} | {name} | {ratio('all_done_seconds')} | {ratio('p99')} | "
+                f"| {result['count']} | {name} | {ratio('done') if name != 'steady' else ''} | {ratio('p99')} | "
                 f"{ratio('requests_per_resource')} | {ratio('cpu_seconds')} |"
             )
     return "\n".join(out)
@@ -538,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady-seconds", type=float, default=65.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="per phase")
     parser.add_argument("--title", default="scale")
+    parser.add_argument(
+        "--phases", default="create,steady,rollout,delete", help="create and steady always run; rollout, delete"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", type=Path, help="state directories and logs (default: a temporary directory)")
     parser.add_argument("--render", type=Path, nargs="+", help="print saved runs (--json files), no new run")
@@ -549,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     runs = []
     for count in args.count or [200]:
-        runs.append(run(count, args.per_namespace, args.steady_seconds, args.timeout, workdir))
+        phases = tuple(args.phases.split(","))
+        runs.append(run(count, args.per_namespace, args.steady_seconds, args.timeout, workdir, phases))
         if args.json:
             args.json.write_text(json.dumps({"title": args.title, "at": datetime.now().isoformat(), "runs": runs}))
     print(markdown(runs, args.title))
