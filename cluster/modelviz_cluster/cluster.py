@@ -43,7 +43,8 @@ __all__ = [
 
 # Pods with this label are run by the local executor instead of being faked by kwok.
 LOCAL_EXECUTOR_LABEL = (COMPONENT_LABEL, BENCHMARK_COMPONENT)
-SERVICE_CIDR = "10.0.0.0/24"
+# Room for a Service per resource at the load benchmark's 1,000 and beyond (a /24 ends at 254 Services).
+SERVICE_CIDR = "10.0.0.0/16"
 _CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 _KWOK = ("kwok", "executor")
 NODE_KINDS = ("kwok", "real")
