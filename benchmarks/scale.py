@@ -304,15 +304,23 @@ def phase(name: str, operator: Operator, audit: Audit, count: int, results: dict
 
 
 def wait_all(
-    keys: list[tuple[str, str]], seen: Callable[[], dict[tuple[str, str], float]], timeout: float, what: str
+    keys: list[tuple[str, str]],
+    seen: Callable[[], dict[tuple[str, str], float]],
+    timeout: float,
+    what: str,
+    operator: Operator | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
-    last = -1
+    last, said = -1, 0.0
     while time.monotonic() < deadline:
         done = sum(1 for k in keys if k in seen())
-        if done != last:
-            log(f"{what}: {done}/{len(keys)}")
-            last = done
+        if done != last or time.monotonic() - said > 30:
+            # The operator's figures too, so that a run cut short still tells its throughput and memory.
+            extra = (
+                f" (operator cpu {operator.cpu_seconds():.0f} s, rss {operator.rss_mb():.0f} MB)" if operator else ""
+            )
+            log(f"{what}: {done}/{len(keys)}{extra}")
+            last, said = done, time.monotonic()
         if done == len(keys):
             return
         time.sleep(1)
@@ -374,7 +382,7 @@ def run(
             start = time.monotonic()
             list(pool.map(create, keys))
             row["submit_seconds"] = time.monotonic() - start
-            wait_all(keys, lambda: tracker.done if tracker else {}, timeout, "Ready")
+            wait_all(keys, lambda: tracker.done if tracker else {}, timeout, "Ready", operator)
             with tracker.lock:
                 done = dict(tracker.done)
             timings(keys, began, done, start, row)
@@ -407,7 +415,7 @@ def run(
             start = time.monotonic()
             list(pool.map(edit, keys))
             row["submit_seconds"] = time.monotonic() - start
-            wait_all(keys, lambda: tracker.done if tracker else {}, timeout, "rolled out")
+            wait_all(keys, lambda: tracker.done if tracker else {}, timeout, "rolled out", operator)
             with tracker.lock:
                 done = dict(tracker.done)
             timings(keys, began, done, start, row)
