@@ -393,8 +393,9 @@ state = "{self.containerd_state}"
                                 }
                             ]
                         ],
-                        # No default route: a pod reaches its subnet and the Services, nothing else.
-                        "routes": [{"dst": "10.0.0.0/24"}],
+                        # No default route: a pod reaches its subnet and the Services (the cluster's service range,
+                        # SERVICE_CIDR in cluster.py), nothing else.
+                        "routes": [{"dst": "10.0.0.0/16"}],
                     },
                 },
                 {"type": "loopback"},
