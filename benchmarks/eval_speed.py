@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "visualizer"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "cluster"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from modelviz_cluster.ports import free_port  # noqa: E402
 
 
 def _model(name: str, cache: Path):
@@ -123,12 +125,6 @@ def _agreement(model: str, app: dict[str, float]) -> str:
     return f"{app['max_abs_diff']:.1e}" if "max_abs_diff" in app else "n/a"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _cold_start(config: Path, sessions: int = 0) -> tuple[float, float, list[float]]:
     """Seconds from `streamlit run` to the first chart drawn in Chromium, the server's peak RSS (MB), and then, with
     the server warm, seconds from navigation to the first chart in each of ``sessions`` fresh browser sessions (new
@@ -138,7 +134,7 @@ def _cold_start(config: Path, sessions: int = 0) -> tuple[float, float, list[flo
     from modelviz_app.cli import serve_command
     from tests.app.browser import CHART, CHROMIUM, FLAGS
 
-    port = _free_port()
+    port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen(
         serve_command(port, "127.0.0.1", str(config)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

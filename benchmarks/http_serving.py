@@ -26,7 +26,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,9 +37,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))  # run from a checkout without the editable install too
+sys.path.insert(0, str(ROOT / "cluster"))
 
 from modelviz_bench._probe import wait_until_answering  # noqa: E402
 from modelviz_bench.runner import BenchConfig, run  # noqa: E402
+from modelviz_cluster.ports import free_port  # noqa: E402
 
 MAX_REQUESTS = 50_000  # keep every run bounded
 REFERENCE = ("replaced app (reported, 3 replicas on GKE)", 850.0, 175.0)
@@ -52,12 +53,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def log(msg: str) -> None:
     print(f"[http_serving] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- process CPU accounting (/proc) -------------------------------------------------------------------------

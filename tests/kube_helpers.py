@@ -42,7 +42,9 @@ class Kubectl:
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json").stdout)
 
-    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+    def get(self, kind: str, name: str, namespace: str) -> Any:
+        """The object as JSON, or None when it does not exist (typed Any as ``json`` is: tests index it freely, and
+        a missing object fails the test where it is used)."""
         result = self("get", kind, name, "-n", namespace, "-o", "json", check=False)
         if result.returncode != 0:
             if "NotFound" in result.stderr:
@@ -78,7 +80,8 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{last_error or ''}\n{detail}")
 
 
-def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+def condition(obj: dict[str, Any] | None, kind: str) -> Any:
+    """The condition of that type as a dict, or None (Any, like the objects it is read from)."""
     for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind:
             return dict(cond)

@@ -43,7 +43,7 @@ def require_sandbox() -> None:
 
 def dockerfile_env(dockerfile: Path) -> dict[str, str]:
     """The ENV of a Dockerfile's final stage (what the image's processes start with)."""
-    from tests.deploy.test_dockerfiles import final  # the parser the Dockerfile checks use
+    from tests.deploy.dockerfiles import final  # the parser the Dockerfile checks use
 
     env: dict[str, str] = {}
     for instruction in final(dockerfile).all("ENV"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -30,12 +29,22 @@ from modelviz_operator.constants import BENCHMARK_COMPONENT, COMPONENT_LABEL
 from .binaries import BINARIES, NODE_BINARIES, ensure_binaries
 from .node import NODE_PROCESSES, NodeError, RealNode
 from .pki import Pki, make_pki
+from .ports import free_port
 
-__all__ = ["LOCAL_EXECUTOR_LABEL", "NODE_KINDS", "Cluster", "ClusterError", "default_state_dir", "kubeconfig_for"]
+__all__ = [
+    "LOCAL_EXECUTOR_LABEL",
+    "NODE_KINDS",
+    "Cluster",
+    "ClusterError",
+    "default_state_dir",
+    "free_port",
+    "kubeconfig_for",
+]
 
 # Pods with this label are run by the local executor instead of being faked by kwok.
 LOCAL_EXECUTOR_LABEL = (COMPONENT_LABEL, BENCHMARK_COMPONENT)
-SERVICE_CIDR = "10.0.0.0/24"
+# Room for a Service per resource at the load benchmark's 1,000 and beyond (a /24 ends at 254 Services).
+SERVICE_CIDR = "10.0.0.0/16"
 _CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 _KWOK = ("kwok", "executor")
 NODE_KINDS = ("kwok", "real")
@@ -51,13 +60,6 @@ def default_state_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return Path(base) / "modelviz" / "cluster"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def kubeconfig_for(server: str, pki: Pki, cert: Path, key: Path, user: str) -> dict[str, Any]:
@@ -80,6 +82,9 @@ class Cluster:
     node: str = "kwok"
     # Image archives (docker-archive tarballs) the real node imports into containerd.
     images: list[Path] = field(default_factory=list)
+    # Write an audit log (one JSON line per request, metadata only) to ``audit_file``: who called what, for
+    # counting a client's requests (the load benchmark).
+    audit: bool = False
 
     def __post_init__(self) -> None:
         if self.node not in NODE_KINDS:
@@ -89,6 +94,7 @@ class Cluster:
         self.pids = self.state_dir / "pids"
         self.kubeconfig = self.state_dir / "admin.kubeconfig"
         self.info_file = self.state_dir / "cluster.json"
+        self.audit_file = self.logs / "audit.jsonl"
 
     # -- queries -------------------------------------------------------------------------------------------------
 
@@ -104,6 +110,10 @@ class Cluster:
         except (ValueError, IndexError):
             return None
         return pid if _alive(pid, path.read_text().split(maxsplit=1)[1:]) else None
+
+    def pki(self) -> Pki:
+        """The cluster's certificates (its CA signs the API server's serving certificate for 127.0.0.1)."""
+        return make_pki(self.state_dir / "pki")
 
     def node_kind(self) -> str:
         """The kind of node of the cluster in the state directory (the one asked for if none runs yet)."""
@@ -231,6 +241,7 @@ class Cluster:
                     # Loopback is not a valid endpoint for the "kubernetes" Service; nothing in-cluster needs it.
                     "--endpoint-reconciler-type=none",
                     "--profiling=false",
+                    *self._audit_flags(),
                     "--v=1",
                 ],
             )
@@ -279,6 +290,28 @@ class Cluster:
             sys.stderr.write(self.log_tails())
             self.stop()
             raise
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audit:
+            return []
+        policy = self.state_dir / "audit-policy.yaml"
+        # One event per request, when it completes (a watch's when it ends); no bodies.
+        policy.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "audit.k8s.io/v1",
+                    "kind": "Policy",
+                    "omitStages": ["RequestReceived", "ResponseStarted"],
+                    "rules": [{"level": "Metadata"}],
+                }
+            )
+        )
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_file}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=0",  # no rotation: the whole run stays in one file
+        ]
 
     def _real_node(self) -> RealNode:
         return RealNode(
@@ -358,11 +391,53 @@ class Cluster:
                 self._terminate_named(name, timeout)
                 stopped.append(name)
             (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        if self.pids.exists():
+            for recorded in self.pids.glob("*.argv.json"):
+                recorded.unlink()
         return stopped
+
+    # -- faults: one control-plane process down and up again ----------------------------------------------------
+
+    def stop_process(self, name: str, kill: bool = False, timeout: float = 20.0) -> None:
+        """Stop one control-plane process (SIGKILL when ``kill``); ``start_process`` brings it back as it was."""
+        if name not in _CONTROL_PLANE:
+            raise ClusterError(f"only {', '.join(_CONTROL_PLANE)} can be stopped on their own, not {name!r}")
+        pid = self._pid(name)
+        if pid is None:
+            raise ClusterError(f"{name} does not run")
+        if kill:
+            os.killpg(pid, signal.SIGKILL)
+            _terminate(pid, timeout)  # waits for it to be gone
+            (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        else:
+            self._terminate_named(name, timeout)
+
+    def start_process(self, name: str, timeout: float = 120.0) -> None:
+        """Start a process stopped by ``stop_process`` with its recorded command line; returns once it serves."""
+        recorded = self.pids / f"{name}.argv.json"
+        if name not in _CONTROL_PLANE or not recorded.exists():
+            raise ClusterError(f"{name} was not started by this cluster")
+        if self._pid(name) is not None:
+            raise ClusterError(f"{name} runs already")
+        spec = json.loads(recorded.read_text())
+        self._spawn(name, list(spec["argv"]), dict(spec["env"]) or None)
+        ports = self.info()["ports"]
+        if name == "etcd":
+            self._wait_http(f"http://127.0.0.1:{ports['etcd']}/health", timeout, "etcd")
+        elif name == "kube-apiserver":
+            self._wait_readyz(self.info()["server"], self.pki(), timeout)
+
+    def restart_process(self, name: str, down_seconds: float = 0.0, kill: bool = False) -> None:
+        """Stop one control-plane process, keep it down ``down_seconds``, start it again and wait until it serves."""
+        self.stop_process(name, kill=kill)
+        time.sleep(down_seconds)
+        self.start_process(name)
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
+        # The command line is kept so that a control-plane process can be stopped and started again as it was.
+        (self.pids / f"{name}.argv.json").write_text(json.dumps({"argv": argv, "env": extra_env or {}}))
         log = (self.logs / f"{name}.log").open("ab")
         env = dict(os.environ, **(extra_env or {}))
         proc = subprocess.Popen(

@@ -37,6 +37,7 @@ import yaml
 from .binaries import cache_root
 from .images_node import ensure_pause_image, load_images, pause_ref
 from .pki import Pki, make_node_pki
+from .ports import free_port
 from .versions import CONTAINERD_VERSION
 
 __all__ = [
@@ -200,12 +201,6 @@ def host_footprint(paths: tuple[Path, ...]) -> HostFootprint:
     return HostFootprint(
         tuple(processes), tuple(mounts), tuple(_own_rules()), tuple(links), tuple(cgroups), tuple(sorted(files))
     )
-
-
-def _free_port() -> int:
-    from .cluster import free_port
-
-    return free_port()
 
 
 class RealNode:
@@ -398,8 +393,9 @@ state = "{self.containerd_state}"
                                 }
                             ]
                         ],
-                        # No default route: a pod reaches its subnet and the Services, nothing else.
-                        "routes": [{"dst": "10.0.0.0/24"}],
+                        # No default route: a pod reaches its subnet and the Services (the cluster's service range,
+                        # SERVICE_CIDR in cluster.py), nothing else.
+                        "routes": [{"dst": "10.0.0.0/16"}],
                     },
                 },
                 {"type": "loopback"},
@@ -408,7 +404,7 @@ state = "{self.containerd_state}"
         (self.dir / "cni" / "10-modelviz.conflist").write_text(json.dumps(conflist, indent=2))
 
     def _coredns(self, binaries: dict[str, Path]) -> None:
-        ready = _free_port()
+        ready = free_port()
         corefile = self.dir / "Corefile"
         admin = self.state_dir / "admin.kubeconfig"
         corefile.write_text(
@@ -436,7 +432,7 @@ state = "{self.containerd_state}"
         self._wait("CoreDNS", lambda: _http_ok(f"http://127.0.0.1:{ready}/ready"), 60)
 
     def _kubelet(self, binaries: dict[str, Path], pki: Pki, cert: Path, key: Path, kubeconfig: Path) -> None:
-        port, healthz = _free_port(), _free_port()
+        port, healthz = free_port(), free_port()
         resolv = self.dir / "resolv.conf"
         resolv.write_text(f"nameserver {NODE_IP}\n")
         config = {
@@ -505,7 +501,7 @@ state = "{self.containerd_state}"
         self._wait("the kubelet's node to be Ready", ready, 120)
 
     def _kube_proxy(self, binaries: dict[str, Path], kubeconfig: Path) -> None:
-        healthz, metrics = _free_port(), _free_port()
+        healthz, metrics = free_port(), free_port()
         config = {
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
             "kind": "KubeProxyConfiguration",

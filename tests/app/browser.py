@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from modelviz_cluster.ports import free_port
+
 __all__ = ["CHART", "CHROMIUM", "FLAGS", "free_port", "launch_browser", "settle", "stop", "wait_healthy"]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -18,12 +19,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHART = '.js-plotly-plot, [data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:

@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from .browser import free_port, stop, wait_healthy
+from tests.app.api_helpers import Served, _metric, call, png, serve
+
+from .browser import stop
 from .conftest import CLASSES, TinyEnv
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 # Small enough that a refused body still fits the loopback socket buffers (the client then reads the answer).
 LIMIT = 256 * 1024
-
-
-@dataclass(frozen=True)
-class Served:
-    url: str
-    log: Path
-
-
-def serve(tmp: Path, config: Path | None, env: dict[str, str] | None = None, health_path: str = ""):
-    port = free_port()
-    log = tmp / f"server-{port}.log"
-    command = [sys.executable, "-m", "modelviz_cli", "app", "serve", "--address", "127.0.0.1", "--port", str(port)]
-    command += ["--config", str(config)] if config else []
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    full_env.pop("MODELVIZ_CONFIG", None) if config is None else None
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=full_env)
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url + health_path, proc, log)
-    return proc, Served(url, log)
 
 
 @pytest.fixture(scope="module")
@@ -61,29 +37,6 @@ def served(tiny: TinyEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield server
     finally:
         stop(proc)
-
-
-def call(url: str, body: bytes | None = None, content_type: str | None = None, method: str | None = None,
-         headers: dict[str, str] | None = None):  # fmt: skip
-    """(status, headers, parsed JSON or raw bytes)."""
-    request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
-                                     headers=headers or {})  # fmt: skip
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            status, headers, data = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as err:
-        status, headers, data = err.code, err.headers, err.read()
-    if headers.get("Content-Type", "").startswith("application/json"):
-        return status, headers, json.loads(data)
-    return status, headers, data
-
-
-def png(color: tuple[int, int, int], size: tuple[int, int] = (24, 20)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, format="PNG")
-    return out.getvalue()
 
 
 def multipart(name: str, filename: str, data: bytes, kind: str) -> tuple[bytes, str]:
@@ -194,13 +147,6 @@ def test_openapi_document_describes_the_api(served: Served) -> None:
     check(call(f"{served.url}/api/v1/models")[2], "Models")
     check(call(f"{served.url}/api/v1/predict?model=tiny-conv", png((9, 9, 9)), "image/png")[2], "Prediction")
     check(call(f"{served.url}/api/v1/predict?model=nope", png((9, 9, 9)), "image/png")[2], "Error")
-
-
-def _metric(text: str, name: str, labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{labels}}} " if labels else f"{name} "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(served: Served, tiny: TinyEnv) -> None:

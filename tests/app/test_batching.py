@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -80,7 +81,7 @@ def test_a_failing_call_fails_each_of_its_callers_and_the_next_batch_runs() -> N
             raise RuntimeError("model broke")
         return np.stack(inputs)
 
-    async def main() -> tuple[list[object], np.ndarray]:
+    async def main() -> tuple[list[Any], np.ndarray]:
         batcher = Batcher("m", run, BatchSettings(max_batch=4, max_wait_s=0.05))
         batcher.start()
         bad = await asyncio.gather(*(batcher.submit(np.full(1, -1.0)) for _ in range(3)), return_exceptions=True)

@@ -19,7 +19,7 @@ from modelviz_app.models import train_fashion
 from modelviz_app.paths import cache_root
 
 from .browser import CHART, free_port, settle, stop, wait_healthy
-from .test_pages import PAGES
+from .pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "app-config"

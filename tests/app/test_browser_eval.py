@@ -15,8 +15,8 @@ import pytest
 from modelviz_app.cli import serve_command
 
 from .browser import free_port, settle, stop, wait_healthy
-from .test_export import _state, check_predictions_csv, check_report
-from .test_pages import NAMES, PAGES, _predictions
+from .export_checks import _state, check_predictions_csv, check_report
+from .pages import NAMES, PAGES, _predictions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

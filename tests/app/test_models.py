@@ -9,6 +9,7 @@ import sys
 import types
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,7 +79,7 @@ def test_zip_checkpoint_reader(tmp_path, monkeypatch):
 
     class Tensor:
         def __init__(self, key, offset, size, stride):
-            self.args = (Storage(key), offset, size, stride, False, collections.OrderedDict())
+            self.args: tuple[Any, ...] = (Storage(key), offset, size, stride, False, collections.OrderedDict())
 
         def __reduce__(self):
             return (_rebuild_tensor_v2, self.args)

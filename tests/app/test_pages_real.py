@@ -12,7 +12,7 @@ from modelviz_app.config import AppConfig
 from modelviz_app.models import train_fashion
 from modelviz_app.paths import cache_root
 
-from .test_pages import APP, PAGES
+from .pages import APP, PAGES
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "app-config"
 

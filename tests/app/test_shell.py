@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from .api_helpers import Served, _metric, call, png, serve
 from .browser import settle, stop
 from .conftest import TinyEnv
-from .test_api import Served, _metric, call, png, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 BASE = "mviz"

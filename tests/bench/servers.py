@@ -14,16 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from modelviz_cluster.ports import free_port
+
 __all__ = ["BEHAVIOURS", "HANG_AFTER", "ServedURL", "free_port", "serve"]
 
 BEHAVIOURS = ("ok", "error500", "hang", "close", "varylength", "flaky", "reset", "hangafter")
 HANG_AFTER = 150
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Counter:

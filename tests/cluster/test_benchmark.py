@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess
+from tests.cluster.helpers import finished, jobs
 from tests.kube_helpers import REPO, Kubectl, condition, map_service, reconciles, visualizer, wait_for, wait_reconciled
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -56,23 +57,6 @@ def streamlit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-
-
-def finished(kubectl: Kubectl, namespace: str, name: str, run_id: str, operator: OperatorProcess) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        obj = kubectl.get("mviz", name, namespace)
-        bench = (obj or {}).get("status", {}).get("benchmark") or {}
-        return obj if bench.get("runId") == run_id and bench.get("phase") in ("Succeeded", "Failed") else None
-
-    def explain() -> str:
-        dump = kubectl("get", "mviz,jobs,pods", "-n", namespace, "-o", "yaml", check=False).stdout
-        return f"{dump[-6000:]}\n--- operator ---\n{operator.logs()}"
-
-    return wait_for(done, timeout=180, interval=1, what=f"benchmark {run_id} to finish", explain=explain)
-
-
-def jobs(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
-    return list(kubectl.json("get", "jobs", "-n", namespace)["items"])
 
 
 def test_benchmark_run_lands_in_status_columns_and_events(
@@ -219,7 +203,7 @@ def test_job_deleted_mid_run_fails_and_cr_deletion_takes_the_job(
 def test_a_restarted_operator_does_not_run_a_run_again(
     cluster: Any, kubectl: Kubectl, operator: OperatorProcess, namespace: str, tmp_path: Path
 ) -> None:
-    from tests.conftest import start_operator, stop_operator
+    from tests.operator_helpers import start_operator, stop_operator
 
     with serve("ok") as url:
         map_service(cluster, "again", namespace, url.split("//", 1)[1].rstrip("/"))

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.test_operator import explain, wait_ready
-from tests.conftest import OperatorProcess
+from tests.cluster.helpers import explain, wait_ready
 from tests.kube_helpers import Kubectl, condition, reconciles, visualizer, wait_for, wait_reconciled
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 

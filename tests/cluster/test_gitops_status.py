@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from tests.bench.servers import serve
-from tests.cluster.test_benchmark import finished, jobs
-from tests.cluster.test_operator import explain, wait_degraded, wait_ready
-from tests.conftest import OperatorProcess
-from tests.deploy.test_argocd_health import run_health
+from tests.cluster.helpers import explain, finished, jobs, wait_degraded, wait_ready
+from tests.deploy.argocd_health import run_health
 from tests.kube_helpers import Kubectl, condition, map_service, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

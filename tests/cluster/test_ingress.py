@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import OperatorProcess
 from tests.kube_helpers import Kubectl, condition, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 
@@ -77,7 +77,7 @@ def test_ingress_object_and_url(kubectl: Kubectl, operator: OperatorProcess, nam
     gone = lambda: kubectl.get("ingress", "front", namespace) is None  # noqa: E731
     wait_for(gone, timeout=60, what="the Ingress gone", explain=why)
     obj = wait_for(
-        lambda: (o := kubectl.get("mviz", "front", namespace)) and not o["status"].get("ingressUrl") and o,
+        lambda: o if (o := kubectl.get("mviz", "front", namespace)) and not o["status"].get("ingressUrl") else None,
         timeout=60,
         what="the Ingress URL to go",
         explain=why,

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess
 from tests.kube_helpers import REPO, Kubectl, condition, forward_pod, map_service, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 
@@ -204,7 +204,7 @@ def test_open_port_forwards_the_service_to_loopback(
             assert proc.stdout is not None
             line = proc.stdout.readline()
             match = re.search(r"is at (http://127\.0\.0\.1:\d+/)", line)
-            assert match, f"{line!r}; stderr: {proc.stderr.read() if proc.poll() is not None else ''}"
+            assert match, f"{line!r}; stderr: {proc.stderr.read() if proc.stderr and proc.poll() is not None else ''}"
             opened = match.group(1)
 
             def answered() -> str | None:

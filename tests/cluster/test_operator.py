@@ -9,39 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import OperatorProcess
+from tests.cluster.helpers import explain, wait_degraded, wait_ready
 from tests.kube_helpers import REPO, Kubectl, condition, metric, reconciles, visualizer, wait_for, wait_reconciled
+from tests.operator_helpers import OperatorProcess
 
 pytestmark = pytest.mark.cluster
-
-
-def explain(kubectl: Kubectl, namespace: str, operator: OperatorProcess) -> Any:
-    def dump() -> str:
-        objects = kubectl("get", "mviz,deploy,svc,cm,hpa,pdb,pods", "-n", namespace, "-o", "wide", check=False)
-        status = kubectl("get", "mviz", "-n", namespace, "-o", "yaml", check=False)
-        return f"{objects.stdout}{objects.stderr}\n{status.stdout}\n--- operator log ---\n{operator.logs()}"
-
-    return dump
-
-
-def wait_ready(kubectl: Kubectl, namespace: str, name: str, operator: OperatorProcess) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        obj = kubectl.get("mviz", name, namespace)
-        cond = condition(obj, "Ready")
-        generation = (obj or {}).get("metadata", {}).get("generation")
-        fresh = (obj or {}).get("status", {}).get("observedGeneration") == generation
-        return obj if cond and cond["status"] == "True" and fresh else None
-
-    return wait_for(ready, timeout=60, what=f"{name} Ready", explain=explain(kubectl, namespace, operator))
-
-
-def wait_degraded(kubectl: Kubectl, namespace: str, name: str, operator: OperatorProcess) -> dict[str, Any]:
-    def degraded() -> dict[str, Any] | None:
-        obj = kubectl.get("mviz", name, namespace)
-        cond = condition(obj, "Degraded")
-        return obj if cond and cond["status"] == "True" else None
-
-    return wait_for(degraded, timeout=60, what=f"{name} Degraded", explain=explain(kubectl, namespace, operator))
 
 
 def test_minimal_example_yields_children_and_columns(
@@ -215,7 +187,11 @@ def test_deleting_the_resource_removes_its_children(
     wait_ready(kubectl, namespace, "gone", operator)
     kubectl("delete", "mviz", "gone", "-n", namespace)
     for kind, name in (("deployment", "gone"), ("service", "gone"), ("configmap", "gone-config"), ("pdb", "gone")):
-        wait_for(lambda k=kind, n=name: kubectl.get(k, n, namespace) is None, timeout=60, what=f"{kind}/{name} gone")
+
+        def gone(k: str = kind, n: str = name) -> bool:
+            return kubectl.get(k, n, namespace) is None
+
+        wait_for(gone, timeout=60, what=f"{kind}/{name} gone")
 
 
 def test_crash_looping_pods_make_ready_false(kubectl: Kubectl, operator: OperatorProcess, namespace: str) -> None:

@@ -48,7 +48,7 @@ def server_verdict(api: Any, namespace: str, spec: dict[str, Any]) -> str | None
     except ApiException as exc:
         if exc.status not in (400, 422):
             raise
-        return str(json.loads(exc.body).get("message"))
+        return str(json.loads(exc.body or "{}").get("message"))
     return None
 
 
@@ -81,7 +81,8 @@ _QUANTITY = st.one_of(
 )
 _NAME = st.sampled_from(["a", "lite0", "A", "a-", "-a", "a_b", "a" * 40, "a" * 41, ""])
 _INT = st.sampled_from([-1, 0, 1, 2, 3, 29, 30, 50, 1000, 1001, 5000, 20000, 20001, 30000, 32767, 65535, 65536])
-_ODD = st.sampled_from(["1", 1.5, True, None, [], {}])  # wrong JSON types (None: leave the field out)
+# wrong JSON types (None: leave the field out)
+_ODD: st.SearchStrategy[Any] = st.sampled_from(["1", 1.5, True, None, [], {}])
 _IMAGE_TEXT = st.text(alphabet="abcXYZ019:/@._- ", min_size=1, max_size=24)
 _IMAGE = st.one_of(
     _IMAGE_TEXT,

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import start_operator, stop_operator
 from tests.deploy_helpers import BASE, DEPLOY, NAMESPACED, Render, find, service_account_kubeconfig
 from tests.kube_helpers import REPO, Kubectl, condition, visualizer, wait_for
+from tests.operator_helpers import start_operator, stop_operator
 from tests.sandbox import container_env
 
 CHART = DEPLOY / "helm" / "modelviz"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,28 +10,11 @@ from typing import Any
 import pytest
 
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess, start_operator, stop_operator
+from tests.deploy.scrape import sample, scrape
 from tests.kube_helpers import Kubectl, map_service, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess, start_operator, stop_operator
 
 pytestmark = pytest.mark.cluster
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        assert response.status == 200
-        return str(response.read().decode())
-
-
-def sample(text: str, metric: str, **labels: str) -> float | None:
-    """The value of the first sample of ``metric`` carrying all of ``labels``."""
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{re.escape(metric)}\{{(.*)\}} (\S+)", line)
-        if not match:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
-        if labels.items() <= found.items():
-            return float(match.group(2))
-    return None
 
 
 def test_metrics_after_reconciles_and_a_benchmark(

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess
-from tests.deploy.test_metrics import sample, scrape
+from tests.deploy.scrape import sample, scrape
 from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
+from tests.operator_helpers import OperatorProcess
 
 MONITORING = REPO / "deploy" / "monitoring"
 RULE = MONITORING / "prometheusrule.yaml"

@@ -39,17 +39,17 @@ from modelviz_operator.api import GROUP, PLURAL
 from modelviz_operator.builders import CHILD_KINDS
 from modelviz_operator.handlers import CHILD_RESOURCES
 from tests.bench.servers import serve
-from tests.conftest import OperatorProcess, start_operator, stop_operator
-from tests.deploy.test_dockerfiles import final
+from tests.deploy.dockerfiles import final
+from tests.deploy.rbac_helpers import SA, operator_env
 from tests.deploy_helpers import BASE, NAMESPACED, Render, find, service_account_kubeconfig
 from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
-from tests.sandbox import Sandbox, container_env, dockerfile_env, require_sandbox, venv_path
+from tests.operator_helpers import OperatorProcess, start_operator, stop_operator
+from tests.sandbox import Sandbox, dockerfile_env, require_sandbox, venv_path
 
 pytestmark = pytest.mark.cluster
 
 PACKAGE = REPO / "operator" / "modelviz_operator"
 SYSTEM = "modelviz-system"
-SA = "modelviz-operator"
 Need = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 # --- what the code needs ----------------------------------------------------------------------------------------
@@ -231,12 +231,6 @@ def test_namespaced_role_grants_exactly_what_the_code_uses(render: Render) -> No
     # Nothing cluster-wide: kopf's scanning of Namespaces and CRDs is off there (the live test below proves it).
     assert [d["kind"] for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")] == []
     assert operator_env(docs, SYSTEM)["MODELVIZ_CLUSTER_SCANNING"] == "false"
-
-
-def operator_env(docs: list[dict[str, Any]], namespace: str) -> dict[str, str]:
-    """The operator container's env as a kubelet resolves it for a pod in ``namespace``."""
-    (container,) = find(docs, "Deployment", SA)["spec"]["template"]["spec"]["containers"]
-    return container_env(container, {"metadata.name": "modelviz-operator-0", "metadata.namespace": namespace})
 
 
 # --- an operator with nothing but these permissions --------------------------------------------------------------
@@ -427,7 +421,11 @@ def test_operator_with_only_the_manifests_rbac_does_everything(
     assert condition(second, "BenchmarkPassed")["status"] == "True"
     wait_for(lambda: len(jobs()) == 1, timeout=30, what="the r1 Job to be pruned", explain=explain)
     for kind in ("hpa", "pdb", "ingress"):
-        wait_for(lambda k=kind: kubectl.get(k, "rbac", namespace) is None, timeout=30, what=f"{kind} deleted")
+
+        def deleted(k: str = kind) -> bool:
+            return kubectl.get(k, "rbac", namespace) is None
+
+        wait_for(deleted, timeout=30, what=f"{kind} deleted")
 
     claims = wait_for(
         lambda: (c := condition(kubectl.get("mviz", "claims", namespace), "Degraded")) and c["status"] == "True" and c,

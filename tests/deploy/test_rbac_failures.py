@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import start_operator, stop_operator
-from tests.deploy.test_rbac import SA, operator_env
+from tests.deploy.rbac_helpers import SA, operator_env
 from tests.deploy_helpers import NAMESPACED, Render, find, service_account_kubeconfig
 from tests.kube_helpers import Kubectl, condition, visualizer, wait_for
+from tests.operator_helpers import start_operator, stop_operator
 
 pytestmark = pytest.mark.cluster
 

@@ -18,7 +18,7 @@ from modelviz_operator.builders._common import Owner
 from modelviz_operator.builders.job import build_benchmark_job
 from tests.app.browser import free_port
 from tests.bench.servers import serve
-from tests.deploy.test_dockerfiles import OPERATOR, final, parse_key_values
+from tests.deploy.dockerfiles import OPERATOR, final, parse_key_values
 from tests.kube_helpers import REPO, Kubectl, wait_for
 from tests.sandbox import container_env
 

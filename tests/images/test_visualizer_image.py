@@ -18,7 +18,7 @@ from modelviz_operator.api import DEFAULT_IMAGE, ModelVisualizerSpec
 from modelviz_operator.builders import build_configmap, build_deployment
 from modelviz_operator.builders._common import Owner
 from modelviz_operator.builders.deployment import IMAGE_CACHE
-from tests.deploy.test_dockerfiles import APP, final, parse_key_values
+from tests.deploy.dockerfiles import APP, final, parse_key_values
 from tests.kube_helpers import REPO
 
 from .browser import overview_text

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OperatorProcess, start_operator, stop_operator
 from tests.kube_helpers import REPO, Kubectl, wait_for
+from tests.operator_helpers import OperatorProcess, start_operator, stop_operator
 
 SKIP_ENV = "MODELVIZ_SKIP_REAL_NODE"
 

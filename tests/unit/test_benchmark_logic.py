@@ -125,12 +125,12 @@ def test_outcome_of_finished_jobs() -> None:
 def test_judge_against_targets() -> None:
     result = {"runId": "r", "phase": "Succeeded", "rps": 850.0, "p99Ms": 175.0}
     assert judge(None, result)[0] is None
-    assert judge(BenchmarkTargets(minRps=800, maxP99Ms=200), result) == (
+    assert judge(BenchmarkTargets(min_rps=800, max_p99_ms=200), result) == (
         True,
         "TargetsMet",
         "850.0 requests/s >= 800, p99 175.0 ms <= 200",
     )
-    passed, reason, message = judge(BenchmarkTargets(minRps=900, maxP99Ms=150), result)
+    passed, reason, message = judge(BenchmarkTargets(min_rps=900, max_p99_ms=150), result)
     assert (passed, reason) == (False, "TargetMissed")
     assert "below minRps 900" in message and "above maxP99Ms 150" in message
-    assert judge(BenchmarkTargets(minRps=1), {"runId": "r", "phase": "Failed", "reason": "Timeout"})[1] == "RunFailed"
+    assert judge(BenchmarkTargets(min_rps=1), {"runId": "r", "phase": "Failed", "reason": "Timeout"})[1] == "RunFailed"
