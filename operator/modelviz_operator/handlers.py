@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any, cast
 
 import kopf
@@ -20,11 +22,13 @@ from .config import Config
 from .constants import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from .evaluation import extra_status as benchmark_and_evaluation_status
 from .reconcile import forget, reconcile
+from .workqueue import Dispatcher
 
 __all__ = ["CHILD_RESOURCES", "register", "wait_until_served"]
 
 log = logging.getLogger(__name__)
 MANAGED = {MANAGED_BY_LABEL: MANAGED_BY}
+_GONE = 4096  # deleted resources remembered, so that their children's deletion events cost nothing
 # (group, version, plural, kind) of everything the operator watches besides ModelVisualizers.
 CHILD_RESOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("", "v1", "configmaps", "ConfigMap"),
@@ -60,9 +64,22 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
     cached = CachedApi(kube.Client(config.field_manager), kinds)
     extra_status = functools.partial(benchmark_and_evaluation_status, image=config.bench_image)
 
+    def serve(key: Hashable) -> None:
+        namespace, name = cast(tuple[str, str], key)
+        reconcile(namespace, name, _emit, extra_status, api=cached)
+
+    def failed(key: Hashable) -> None:
+        # reconcile() already scheduled a retry with backoff; the traceback is for whoever reads the log.
+        log.exception("%s/%s: reconcile failed", *cast(tuple[str, str], key))
+
+    # Handlers only queue a pass (see Dispatcher): none holds one of kopf's threads while the API server answers.
+    passes = Dispatcher(serve, config.max_workers, failed)
+    # Recently deleted resources: the deletion events of their children ask for no pass (each would be a 404 GET).
+    gone: OrderedDict[tuple[str, str], None] = OrderedDict()
+
     def run(namespace: str | None, name: str) -> None:
         if namespace:  # the resource is namespaced; kopf types the argument for cluster-scoped ones too
-            reconcile(namespace, name, _emit, extra_status, api=cached)
+            passes.add((namespace, name))
 
     # kopf adds its own login to its default registry only; this registry gets it explicitly.
     kopf.on.login(id="login", registry=registry)(kopf.login_via_client)
@@ -76,7 +93,9 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
         )
-        settings.posting.level = logging.INFO
+        # kopf posts its own log lines at this level and above as Events (a request each); the operator's Events
+        # (Created, Updated, Ready, failures) are posted explicitly whatever this says.
+        settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         # Reconciles never wait for each other (reconcile.py's work queue), so workers are only busy with API calls.
@@ -96,27 +115,35 @@ def register(registry: kopf.OperatorRegistry, config: Config) -> CachedApi:
     @kopf.on.resume(GROUP, VERSION, PLURAL, id="on_change", registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, id="on_change", registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, id="on_change", registry=registry)
-    def on_change(namespace: str | None, name: str, **_: Any) -> None:
+    async def on_change(namespace: str | None, name: str, **_: Any) -> None:
+        gone.pop((namespace or "", name), None)  # created again under the same name
         run(namespace, name)
 
     @kopf.timer(GROUP, VERSION, PLURAL, id="resync", interval=config.resync_seconds,
                 initial_delay=config.resync_seconds, registry=registry)  # fmt: skip
-    def resync(namespace: str | None, name: str, **_: Any) -> None:
+    async def resync(namespace: str | None, name: str, **_: Any) -> None:
         # A safety net: child events normally trigger reconciles within a second.
         run(namespace, name)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="on_gone", registry=registry)
-    def on_gone(type: str, namespace: str | None, name: str, **_: Any) -> None:
+    async def on_gone(type: str, namespace: str | None, name: str, **_: Any) -> None:
         # What is held per resource (applied versions, logged failures, retries, gauges) goes with it.
         if type == "DELETED" and namespace:
             forget(namespace, name)
+            gone[(namespace, name)] = None
+            while len(gone) > _GONE:
+                gone.popitem(last=False)
 
-    def owner_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
-        """A child (or a pod) changed or vanished: cache it, and reconcile its owner (drift, status)."""
+    async def owner_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+        """A child (or a pod) changed or vanished: cache it, then queue a pass of its owner (drift, status).
+
+        In that order, so the pass reads this copy or a newer one. Async: it only takes two short locks, and kopf
+        runs it on its event loop instead of queueing it behind other handlers for a thread.
+        """
         cached.observe(type, body)
         name = body.get("metadata", {}).get("labels", {}).get(INSTANCE_LABEL)
         namespace = body.get("metadata", {}).get("namespace")
-        if name and namespace:
+        if name and namespace and (namespace, name) not in gone:
             run(namespace, name)
 
     for group, version, plural, _kind in CHILD_RESOURCES:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _dynamic: DynamicClient | None = None
 _api_client: client.ApiClient | None = None
+_POOL_SIZE = 64
 
 
 def configure(kubeconfig: str | None = None) -> None:
@@ -48,8 +49,22 @@ def configure(kubeconfig: str | None = None) -> None:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config(config_file=kubeconfig)
-        _api_client = client.ApiClient()
+        settings = client.Configuration.get_default_copy()
+        # The client's default pool is one connection per CPU: with reconciles and their applies in parallel, the
+        # rest were opened (TLS handshake included) and thrown away on every request.
+        settings.connection_pool_maxsize = _POOL_SIZE
+        client.Configuration.set_default(settings)
+        _api_client = client.ApiClient(settings)
         _dynamic = None
+
+
+def _api() -> client.ApiClient:
+    """The one ApiClient (its connection pool) every call shares; a typed API built without one opens a new pool."""
+    global _api_client
+    with _lock:
+        if _api_client is None:
+            _api_client = client.ApiClient()
+        return _api_client
 
 
 def _dyn() -> DynamicClient:
@@ -128,7 +143,7 @@ def delete_owned(api_version: str, kind: str, namespace: str, name: str, owner_u
 def get_visualizer(namespace: str, name: str) -> dict[str, Any] | None:
     _count("get", KIND)
     try:
-        obj = client.CustomObjectsApi().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        obj = client.CustomObjectsApi(_api()).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -140,7 +155,7 @@ def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     """Merge-patch the status subresource (None values delete fields)."""
     _count("patch-status", KIND)
     try:
-        client.CustomObjectsApi().patch_namespaced_custom_object_status(
+        client.CustomObjectsApi(_api()).patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, name, {"status": status}
         )
     except ApiException as exc:
@@ -151,7 +166,7 @@ def patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
 def pvc_exists(namespace: str, name: str) -> bool:
     _count("get", "PersistentVolumeClaim")
     try:
-        client.CoreV1Api().read_namespaced_persistent_volume_claim(name, namespace)
+        client.CoreV1Api(_api()).read_namespaced_persistent_volume_claim(name, namespace)
     except ApiException as exc:
         if exc.status == 404:
             return False
@@ -162,7 +177,7 @@ def pvc_exists(namespace: str, name: str) -> bool:
 def served(group: str, version: str, plural: str) -> bool:
     """Whether API discovery lists the resource: false until its CRD is established. Discovery needs no RBAC."""
     try:
-        found = client.CustomObjectsApi().get_api_resources(group, version)
+        found = client.CustomObjectsApi(_api()).get_api_resources(group, version)
     except ApiException as exc:
         if exc.status == 404:  # the group/version is not served (yet)
             return False

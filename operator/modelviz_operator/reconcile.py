@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -68,6 +69,15 @@ class _Applied(NamedTuple):
 # controller's write moves the version, and the next pass applies again (reverting drift). Entries go with their
 # resource (forget), and a restarted operator starts empty, so it applies everything once.
 _applied: dict[Key, dict[str, _Applied]] = {}
+
+# Kinds with a status subresource that their controller writes often (a Deployment's on every pod change): for
+# them the "version" is metadata.generation (moved by any spec write, a hand edit or a scale included) plus the
+# metadata the operator sets, so status writes alone skip the apply while hand edits are still reverted.
+_STATUS_KINDS = frozenset({"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress"})
+# Applies of one pass run side by side (each waits on the API server, not on the CPU); ConfigMaps first, since the
+# Deployment's pods read them from the moment they start.
+_FIRST = frozenset({"ConfigMap"})
+_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="apply")
 
 
 def forget(namespace: str, name: str) -> None:
@@ -171,7 +181,13 @@ def reconcile(
     Never waits for another reconcile of the same resource: if one is running, this request marks it dirty and
     returns False at once, and the running one makes exactly one more pass when it ends (see WorkQueue).
     """
-    ran = _queue.run((namespace, name), lambda: _pass(api, namespace, name, emit, extra_status))
+    try:
+        ran = _queue.run((namespace, name), lambda: _pass(api, namespace, name, emit, extra_status))
+    except Exception:
+        # The requests folded into the pass that raised would be lost with it (kopf retries neither event handlers
+        # nor what they queued), so the resource is tried again with backoff whoever asked.
+        _backoff.schedule((namespace, name), lambda: reconcile(namespace, name, emit, extra_status, api=api))
+        raise
     if not ran:
         metrics.COALESCED.labels(namespace, name).inc()
     metrics.IN_FLIGHT.set(len(_queue))
@@ -256,18 +272,22 @@ def _reconcile_once(
     children = build_children(owner, spec)
     live: dict[str, dict[str, Any] | None] = {}  # kind -> the object as stored (status included)
     applied = _applied.setdefault((namespace, name), {})
-    for manifest in children.apply:
+    first = [m for m in children.apply if m["kind"] in _FIRST]
+    rest = [m for m in children.apply if m["kind"] not in _FIRST]
+    done = _apply_all(api, first, applied) + _apply_all(api, rest, applied)
+    for manifest, outcome in zip(first + rest, done, strict=True):
         meta = manifest["metadata"]
         kind = manifest["kind"]
         what = f"{kind} {meta['name']}"
         digest = content_hash(manifest)
         record = applied.get(kind)
         try:
-            before = api.get(manifest["apiVersion"], kind, meta["namespace"], meta["name"])  # the watch cache
-            if record is not None and before is not None and record == _Applied(digest, *_identity(before)):
-                live[kind] = before  # unchanged since this process applied it: applying again changes nothing
-                continue
-            after = live[kind] = api.apply(manifest)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            before, after, skipped = outcome
+            live[kind] = after
+            if skipped:
+                continue  # unchanged since this process applied it: applying again changes nothing
         except Exception as exc:
             if not is_api_failure(exc):
                 raise
@@ -276,14 +296,14 @@ def _reconcile_once(
             # The children accepted earlier may still serve: the status describes them.
             live[kind] = _get_quietly(api, manifest)
             continue
-        applied[kind] = _Applied(digest, *_identity(after))
+        applied[kind] = _Applied(digest, *_identity(after, manifest))
         # Known versions: the cached copy's and the last apply's (the cache may not have seen that one yet).
-        known = [_identity(before)] if before is not None else []
+        known = [_identity(before, manifest)] if before is not None else []
         if record is not None:
             known.append((record.uid, record.resource_version))
-        if _identity(after)[0] not in {uid for uid, _ in known}:
+        if _identity(after, manifest)[0] not in {uid for uid, _ in known}:
             emit(body, "Normal", "Created", f"Created {what}")
-        elif _identity(after) not in known:
+        elif _identity(after, manifest) not in known:
             emit(body, "Normal", "Updated", f"Updated {what}")
     for api_version, kind, child in children.absent:
         applied.pop(kind, None)
@@ -355,9 +375,44 @@ def _reconcile_once(
     return failures
 
 
-def _identity(obj: dict[str, Any]) -> tuple[str, str]:
+def _identity(obj: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
+    """(uid, version): the resourceVersion, or for _STATUS_KINDS what a write other than the status changes."""
     meta = obj.get("metadata") or {}
-    return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+    uid = str(meta.get("uid") or "")
+    if manifest["kind"] not in _STATUS_KINDS or "generation" not in meta:
+        return uid, str(meta.get("resourceVersion") or "")
+    wanted = manifest["metadata"]
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    ours = (
+        [(k, labels.get(k)) for k in sorted(wanted.get("labels") or {})],
+        [(k, annotations.get(k)) for k in sorted(wanted.get("annotations") or {})],
+        [(r.get("uid"), r.get("controller")) for r in meta.get("ownerReferences") or []],
+    )
+    return uid, f"g{meta['generation']}:{ours!r}"
+
+
+_Outcome = tuple[dict[str, Any] | None, dict[str, Any], bool]
+
+
+def _apply_child(api: KubeApi, manifest: dict[str, Any], record: _Applied | None) -> _Outcome:
+    """(the cached copy, the object as stored, whether the apply was skipped); API failures raise."""
+    meta = manifest["metadata"]
+    before = api.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])  # the watch cache
+    if before is not None and record == _Applied(content_hash(manifest), *_identity(before, manifest)):
+        return before, before, True
+    return before, api.apply(manifest), False
+
+
+def _apply_all(
+    api: KubeApi, manifests: list[dict[str, Any]], applied: dict[str, _Applied]
+) -> list[_Outcome | BaseException]:
+    """Each manifest's outcome (or what it raised), in order; the applies run side by side."""
+    futures = [_pool.submit(_apply_child, api, m, applied.get(m["kind"])) for m in manifests]
+    outcomes: list[_Outcome | BaseException] = []
+    for future in futures:
+        error = future.exception()
+        outcomes.append(error if error is not None else future.result())
+    return outcomes
 
 
 def _get_quietly(api: KubeApi, manifest: dict[str, Any]) -> dict[str, Any] | None:

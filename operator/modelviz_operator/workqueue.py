@@ -13,10 +13,11 @@ never grows with the number of resources ever seen.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Hashable
 
-__all__ = ["WorkQueue"]
+__all__ = ["Dispatcher", "WorkQueue"]
 
 
 class WorkQueue:
@@ -54,3 +55,58 @@ class WorkQueue:
     def __len__(self) -> int:
         with self._lock:
             return len(self._dirty)
+
+
+class Dispatcher:
+    """Keys waiting for a pass, each queued at most once, served in arrival order by a few worker threads.
+
+    Why the watch handlers only enqueue: a handler that ran the pass itself held one of kopf's executor threads for
+    the whole pass, and kopf runs every handler of every object (child events, timers, spec changes) on that one
+    pool in arrival order, so under a burst a child event waited minutes behind passes of other resources before
+    its copy even reached the cache. Now a handler records the event and returns; a key already waiting is not
+    queued twice (the pass that serves it reads the state as it is then), and a key whose pass is running is
+    folded into it by the :class:`WorkQueue` the handler calls.
+
+    Each key keeps the context of its latest request (kopf keeps what ``kopf.event`` needs in context variables).
+    Threads start on the first request, so constructing one has no side effect.
+    """
+
+    def __init__(
+        self, handle: Callable[[Hashable], object], workers: int, on_error: Callable[[Hashable], object]
+    ) -> None:
+        self._handle = handle
+        self._on_error = on_error
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._cond = threading.Condition()
+        self._waiting: dict[Hashable, contextvars.Context] = {}  # insertion order: arrival order
+
+    def add(self, key: Hashable) -> bool:
+        """Queue ``key``; False when it was already waiting (then this request is served by that pass)."""
+        context = contextvars.copy_context()
+        with self._cond:
+            queued = key not in self._waiting
+            self._waiting[key] = context
+            if queued:
+                self._cond.notify()
+            if len(self._threads) < self._workers:
+                thread = threading.Thread(target=self._work, name=f"reconcile-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return queued
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting:
+                    self._cond.wait()
+                key = next(iter(self._waiting))
+                context = self._waiting.pop(key)
+            try:
+                context.run(self._handle, key)
+            except Exception:  # logged (and retried) by on_error: the worker must survive
+                context.run(self._on_error, key)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._waiting)

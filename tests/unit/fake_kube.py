@@ -123,9 +123,13 @@ class FakeKube:
         return copy.deepcopy(self.objects[(KIND, namespace, name)].get("status") or {})
 
     def edit(self, kind: str, namespace: str, name: str, change: Callable[[dict[str, Any]], None]) -> None:
-        """A change by someone else (a hand edit, a controller's status write): a new resourceVersion."""
+        """A change by someone else (a hand edit, a controller's status write): a new resourceVersion, and a new
+        generation when the spec changed (as the API server counts them)."""
         obj = self.objects[(kind, namespace, name)]
+        spec = copy.deepcopy(obj.get("spec"))
         change(obj)
+        if obj.get("spec") != spec and "generation" in obj["metadata"]:
+            obj["metadata"]["generation"] += 1
         self._stamp(obj)
 
     def remove(self, kind: str, namespace: str, name: str) -> None:

@@ -284,3 +284,68 @@ def test_status_is_written_through_the_typed_model() -> None:
         typed_status({"benchmark": {"runId": "r1", "phase": "Done"}})
     # None stays (the merge patch deletes the field), absent stays absent.
     assert typed_status({"externalUrl": None, "replicas": 1}) == {"externalUrl": None, "replicas": 1}
+
+
+def _wait_for(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_request_folded_into_a_pass_that_raised_is_not_lost(fake: FakeKube, events: Events) -> None:
+    """A child event that arrives during a pass is folded into it; if that pass then raises, nobody retries the
+    event (kopf does not retry event handlers), so the resource must be tried again without another event."""
+    fake.add_visualizer(NS, "viz", SPEC)
+    inside, release = threading.Event(), threading.Event()
+
+    def fail_first_pass(verb: str, kind: str, name: str) -> None:
+        if (verb, kind) == ("apply", "ConfigMap") and not inside.is_set():
+            inside.set()
+            assert release.wait(10)
+            raise RuntimeError("a bug, once")
+
+    fake.on_call = fail_first_pass
+    raised: list[BaseException] = []
+
+    def first_pass() -> None:
+        try:
+            reconcile(NS, "viz", events, api=fake)
+        except RuntimeError as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=first_pass)
+    thread.start()
+    assert inside.wait(10)
+    assert reconcile(NS, "viz", events, api=fake) is False  # the child event: folded into the running pass
+    release.set()
+    thread.join(10)
+    assert raised
+    # No further request: the retry alone brings the status.
+    _wait_for(lambda: condition(fake.status_of(NS, "viz"), "Ready")["reason"] == "Unavailable"
+              if fake.status_of(NS, "viz") else False)  # fmt: skip
+
+
+def test_status_writes_of_a_deployment_skip_its_apply_but_hand_edits_are_reverted(
+    fake: FakeKube, events: Events
+) -> None:
+    api = CachedApi(fake, CHILD_KINDS)
+    fake.watchers.append(api.observe)
+    fake.add_visualizer(NS, "viz", SPEC)
+    reconcile(NS, "viz", events, api=api)
+    fake.settle_deployment(NS, "viz")  # the deployment controller's status write
+    fake.reset_calls()
+    reconcile(NS, "viz", events, api=api)
+    assert condition(fake.status_of(NS, "viz"), "Ready")["status"] == "True"
+    assert [c for c in fake.calls if c[0] == "apply"] == []
+    # A hand edit of the spec moves the generation: applied again, reverted.
+    fake.edit("Deployment", NS, "viz", lambda d: d["spec"].update(replicas=5))
+    reconcile(NS, "viz", events, api=api)
+    assert fake.objects[("Deployment", NS, "viz")]["spec"]["replicas"] == 1
+    # So is a hand edit of a label the operator sets (no new generation).
+    label = next(iter(fake.objects[("Deployment", NS, "viz")]["metadata"]["labels"]))
+    fake.edit("Deployment", NS, "viz", lambda d: d["metadata"]["labels"].update({label: "edited"}))
+    fake.reset_calls()
+    reconcile(NS, "viz", events, api=api)
+    assert ("apply", "Deployment", "viz") in fake.calls
+    assert fake.objects[("Deployment", NS, "viz")]["metadata"]["labels"][label] != "edited"
