@@ -12,6 +12,7 @@ from .ports import KubeApi
 
 __all__ = [
     "finished_condition",
+    "job_failure",
     "job_pod",
     "job_pods",
     "prune_finished",
@@ -55,6 +56,19 @@ def termination_document(message: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def job_failure(
+    what: str, finished: dict[str, Any], doc: dict[str, Any] | None, message: str, pod: dict[str, Any] | None
+) -> tuple[str, str]:
+    """Reason and message of a failed run whose runner said nothing more specific (``what``: "benchmark", ...)."""
+    if finished.get("reason") == "DeadlineExceeded":
+        return "DeadlineExceeded", finished.get("message") or "the Job ran past its deadline"
+    if doc is None and message:
+        return "UnparsableResult", f"the {what}'s output is not a result: {message[-300:]}"
+    if pod is None:
+        return "PodDeleted", finished.get("message") or f"the {what} pod disappeared mid-run"
+    return finished.get("reason") or "JobFailed", finished.get("message") or f"the {what} Job failed"
 
 
 def job_pods(api: KubeApi, owner: Owner, job_name: str) -> list[dict[str, Any]]:

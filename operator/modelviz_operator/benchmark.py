@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import metrics
-from ._jobs import finished_condition, job_pod, prune_finished, succeeded, termination_document, termination_message
+from ._jobs import (
+    finished_condition,
+    job_failure,
+    job_pod,
+    prune_finished,
+    succeeded,
+    termination_document,
+    termination_message,
+)
 from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
 from .builders import Owner
 from .builders.job import build_benchmark_job
@@ -122,14 +130,8 @@ def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running:
         return result
     if doc is not None and doc.get("reason"):
         reason, text = str(doc["reason"]), str(doc.get("message") or "")
-    elif finished.get("reason") == "DeadlineExceeded":
-        reason, text = "DeadlineExceeded", finished.get("message") or "the Job ran past its deadline"
-    elif doc is None and message:
-        reason, text = "UnparsableResult", f"the runner's output is not a result: {message[-300:]}"
-    elif pod is None:
-        reason, text = "PodDeleted", finished.get("message") or "the benchmark pod disappeared mid-run"
     else:
-        reason, text = finished.get("reason") or "JobFailed", finished.get("message") or "the benchmark Job failed"
+        reason, text = job_failure("benchmark", finished, doc, message, pod)
     result.update(phase="Failed", reason=reason, message=text[:1024])
     return result
 

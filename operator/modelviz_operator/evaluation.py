@@ -13,7 +13,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._jobs import finished_condition, job_pods, prune_finished, succeeded, termination_document, termination_message
+from ._jobs import (
+    finished_condition,
+    job_failure,
+    job_pods,
+    prune_finished,
+    succeeded,
+    termination_document,
+    termination_message,
+)
 from .api import ModelQuality, ModelVisualizerSpec, QualityTargets
 from .benchmark import benchmark_status
 from .builders import Owner
@@ -143,14 +151,8 @@ def quality_outcome(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> d
         reason, text = "DatasetNotLoaded", f"dataset: {doc['error']}"
     elif broken:
         reason, text = "ModelNotLoaded", "; ".join(f"model {m['name']}: {m['error']}" for m in broken)
-    elif finished.get("reason") == "DeadlineExceeded":
-        reason, text = "DeadlineExceeded", finished.get("message") or "the Job ran past its deadline"
-    elif doc is None and message:
-        reason, text = "UnparsableResult", f"the evaluation's output is not a result: {message[-300:]}"
-    elif pod is None:
-        reason, text = "PodDeleted", finished.get("message") or "the evaluation pod disappeared mid-run"
     else:
-        reason, text = finished.get("reason") or "JobFailed", finished.get("message") or "the evaluation Job failed"
+        reason, text = job_failure("evaluation", finished, doc, message, pod)
     result.update(phase="Failed", reason=reason, message=text[:1024])
     return result
 
