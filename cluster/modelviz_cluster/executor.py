@@ -157,7 +157,7 @@ class Executor:
         ]
         if argv[0] in ("python", "python3"):
             argv[0] = sys.executable
-        # PYTHONPATH stands for the code the image holds: a checkout run with its own PYTHONPATH (a worktree beside
+        # PYTHONPATH stands for the code the image holds: a checkout run with its own PYTHONPATH (a git worktree beside
         # the venv's editable install) runs its own runner in the Job, not the installed one.
         kept = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PYTHONPATH")
         env = {k: v for k, v in os.environ.items() if k in kept}
