@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,19 +85,20 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-# Parallel runs (`pytest -n N --dist loadgroup`, what scripts/test does): each group runs in one worker, in
-# collection order, so a session fixture (the local cluster, the operator, the app's models) starts once per group's
-# worker and tests that share one cluster never meet another group's operator. The deploy and cluster tiers share
-# theirs (the RBAC tests run first, before the session operator exists); modules that bring up a cluster of their own
-# are groups of their own. The CPU-bound app tier overlaps with the cluster tiers, which mostly wait.
+# Parallel runs (`pytest -n N`, what scripts/test does): each group runs in one worker, in collection order, so a
+# session fixture (the local cluster, the operator, the real node, the app's models) starts once per group and tests
+# that share one cluster never meet another group's operator. The deploy and cluster tiers share theirs (the RBAC tests
+# run first, before the session operator exists); modules that bring up a cluster of their own are groups of their
+# own. The CPU-bound app tier overlaps with the cluster tiers, which mostly wait. A scheduler of our own rather than
+# `--dist loadgroup`: with pytest 9 and pytest-xdist 3.8 its groups were not kept together (measured here).
 OWN_CLUSTER_MODULES = ("test_faults.py", "test_evaluation.py")
 
 
-def _group(item: pytest.Item) -> str:
-    parts = Path(str(item.path)).relative_to(Path(__file__).parent).parts
-    area = parts[0] if len(parts) > 1 else "top"
+def group_of(nodeid: str) -> str:
+    parts = nodeid.split("::", 1)[0].split("/")
+    area = parts[1] if len(parts) > 2 and parts[0] == "tests" else "top"
     if area == "cluster" and parts[-1] in OWN_CLUSTER_MODULES:
-        return f"cluster-{Path(parts[-1]).stem}"
+        return f"cluster-{parts[-1].removesuffix('.py')}"
     if area in ("deploy", "cluster"):
         return "kube"
     if area in ("unit", "bench", "images", "node", "top"):
@@ -104,10 +106,14 @@ def _group(item: pytest.Item) -> str:
     return area
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return ByGroup(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -149,9 +150,15 @@ def engine_archives(refs: list[str], target: Path, say: Callable[[str], None] = 
                 old.unlink()
             started = time.monotonic()
             say(f"[node] exporting {ref} ({image_id}) from {engine.name}")
-            partial = archive.with_suffix(".partial")
-            engine.save(ref, partial)
-            partial.replace(archive)
+            # One partial file per process: `podman save` refuses an existing file, and a run cut short (or another
+            # process exporting the same image at once) must not leave one in the way.
+            partial = archive.with_name(f".{archive.stem}.{os.getpid()}.partial")
+            partial.unlink(missing_ok=True)
+            try:
+                engine.save(ref, partial)
+                partial.replace(archive)
+            finally:
+                partial.unlink(missing_ok=True)
             size = archive.stat().st_size / 2**20
             say(f"[node] exported {ref} in {time.monotonic() - started:.0f}s ({size:.0f} MiB)")
         archives.append(archive)

@@ -79,6 +79,8 @@ def test_pages_render_upload_and_share_the_models(based: Served, browser) -> Non
     settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
+    # The shell's own answers are counted too (this test's request, not another test's).
+    assert call(f"{based.url}/{BASE}/")[0] == 200
     text = call(f"{based.url}/{BASE}/metrics")[2].decode()
     assert _metric(text, "modelviz_app_models_in_memory", "") == 2  # the API's copies, reused by the pages
     assert _metric(text, "modelviz_app_http_requests_total", 'code="200",method="GET",route="page"') >= 1

@@ -73,8 +73,8 @@ KUBE_NO_API = {"configure", "ApiException", "served", "Client"}
 OPTIONAL_CHILDREN = CHILD_KINDS[3:]  # HorizontalPodAutoscaler, PodDisruptionBudget, Ingress
 # Calls whose (apiVersion, kind) is not written at the call site: (module, enclosing function, kube function) -> kinds.
 DYNAMIC_CALLS: dict[tuple[str, str, str], tuple[tuple[str, str], ...]] = {
-    ("reconcile", "_reconcile_once", "get"): CHILD_KINDS,  # before apply (watch cache), created or updated
-    ("reconcile", "_reconcile_once", "apply"): CHILD_KINDS,
+    ("reconcile", "_apply_child", "get"): CHILD_KINDS,  # before apply (watch cache), created or updated
+    ("reconcile", "_apply_child", "apply"): CHILD_KINDS,
     ("reconcile", "_get_quietly", "get"): CHILD_KINDS,  # a refused child: what is still there
     ("reconcile", "_reconcile_once", "delete_owned"): OPTIONAL_CHILDREN,  # children.absent
     ("benchmark", "benchmark_status", "apply"): (("batch/v1", "Job"),),  # build_benchmark_job
@@ -183,7 +183,7 @@ def needs_of_code() -> dict[Need, list[str]]:
         for verb in ("list", "watch"):
             needs[(group, plural, verb)].append(f"handlers: kopf.on.event watch (and index) of {plural}")
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             for deco in node.decorator_list:
                 text = ast.unparse(deco)
                 if text.startswith(("kopf.on.", "kopf.timer(")) and "GROUP, VERSION, PLURAL" in text:
