@@ -133,8 +133,11 @@ def test_upload_shows_top5_for_each_model(served, browser, tmp_path) -> None:
     text = page.locator("body").inner_text()
     for name in names:
         assert f"{name} ·" in text and " ms" in text
-    # One top-5 chart per model, each with five bars.
+    # One top-5 chart per model, each with five bars (a rerun's stale elements may linger a moment: wait them out).
     charts = page.locator(".js-plotly-plot")
+    deadline = time.monotonic() + 60
+    while charts.count() != len(names) and time.monotonic() < deadline:
+        time.sleep(0.25)
     assert charts.count() == len(names), cards.count()
     for i in range(charts.count()):
         assert charts.nth(i).locator("g.point").count() == 5
