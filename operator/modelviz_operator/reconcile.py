@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -407,9 +407,20 @@ def _apply_all(
     api: KubeApi, manifests: list[dict[str, Any]], applied: dict[str, _Applied]
 ) -> list[_Outcome | BaseException]:
     """Each manifest's outcome (or what it raised), in order; the applies run side by side."""
-    futures = [_pool.submit(_apply_child, api, m, applied.get(m["kind"])) for m in manifests]
+    futures: list[Future[_Outcome] | None] = []
+    for manifest in manifests:
+        try:
+            futures.append(_pool.submit(_apply_child, api, manifest, applied.get(manifest["kind"])))
+        except RuntimeError:  # the interpreter is exiting and the pool takes no more work: this thread applies it
+            futures.append(None)
     outcomes: list[_Outcome | BaseException] = []
-    for future in futures:
+    for manifest, future in zip(manifests, futures, strict=True):
+        if future is None:
+            try:
+                outcomes.append(_apply_child(api, manifest, applied.get(manifest["kind"])))
+            except Exception as exc:
+                outcomes.append(exc)
+            continue
         error = future.exception()
         outcomes.append(error if error is not None else future.result())
     return outcomes

@@ -153,6 +153,20 @@ def test_reconcile_with_nothing_changed_writes_nothing(
             for verb in ("get", "list", "apply", "delete", "patch-status")
         }
 
+    # The request counters are the operator's, for every resource: earlier tests' namespaces still terminating
+    # would add the passes their children's deletions cause.
+    wait_for(
+        lambda: (
+            not [
+                n
+                for n in kubectl.json("get", "namespaces")["items"]
+                if (n.get("status") or {}).get("phase") == "Terminating"
+            ]
+        ),
+        timeout=180,
+        what="earlier tests' namespaces gone",
+    )
+    wait_reconciled(operator, namespace, "quiet", after=0)
     before = versions()
     passes = reconciles(operator, namespace, "quiet")
     sent = requests()
