@@ -8,8 +8,11 @@ the bottom reads the Job and its pod and writes through the API it is given (:cl
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from . import metrics
 from ._jobs import (
@@ -21,7 +24,7 @@ from ._jobs import (
     termination_document,
     termination_message,
 )
-from .api import BenchmarkSpec, BenchmarkTargets, ModelVisualizerSpec
+from .api import BenchmarkSpec, BenchmarkStatus, BenchmarkTargets, ModelVisualizerSpec
 from .builders import Owner
 from .builders.job import build_benchmark_job
 from .constants import BENCHMARK_COMPONENT, DEFAULT_BENCH_IMAGE
@@ -122,9 +125,7 @@ def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running:
         return None
     message = termination_message(pod)
     doc = termination_document(message)
-    result: dict[str, Any] = {}
-    if doc is not None:
-        result.update({target: doc.get(source) for source, target in _FIGURES.items() if doc.get(source) is not None})
+    result: dict[str, Any] = _figures(doc) if doc is not None else {}
     if succeeded(finished) and doc is not None and doc.get("ok"):
         result.update(phase="Succeeded", reason="Completed", message=_summary(result))
         return result
@@ -134,6 +135,27 @@ def outcome(job: dict[str, Any] | None, pod: dict[str, Any] | None, was_running:
         reason, text = job_failure("benchmark", finished, doc, message, pod)
     result.update(phase="Failed", reason=reason, message=text[:1024])
     return result
+
+
+def _figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """The runner's figures that fit status.benchmark: the document is the pod's output, and a wrong type, NaN or an
+    out-of-range number must not stop the status from being written (that figure is left out and logged)."""
+    kept: dict[str, Any] = {}
+    for source, target in _FIGURES.items():
+        value = doc.get(source)
+        if value is None:
+            continue
+        try:
+            BenchmarkStatus.model_validate({"runId": "x", "phase": "Running", target: value})
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("not a finite number")
+            if isinstance(value, int | float) and value < 0:
+                raise ValueError("negative")
+        except (ValidationError, ValueError) as exc:
+            log.warning("benchmark result: %s=%r left out (%s)", source, value, str(exc).splitlines()[0])
+            continue
+        kept[target] = value[:64] if isinstance(value, str) else value
+    return kept
 
 
 def _summary(result: dict[str, Any]) -> str:

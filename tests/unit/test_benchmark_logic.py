@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelviz_operator.api import BenchmarkTargets, ModelVisualizerSpec
+from modelviz_operator.api import BenchmarkStatus, BenchmarkTargets, ModelVisualizerSpec
 from modelviz_operator.benchmark import judge, next_step, outcome
 from modelviz_operator.builders import Owner
 from modelviz_operator.builders.job import benchmark_job_name, build_benchmark_job
@@ -134,3 +134,19 @@ def test_judge_against_targets() -> None:
     assert (passed, reason) == (False, "TargetMissed")
     assert "below minRps 900" in message and "above maxP99Ms 150" in message
     assert judge(BenchmarkTargets(min_rps=1), {"runId": "r", "phase": "Failed", "reason": "Timeout"})[1] == "RunFailed"
+
+
+def test_a_result_document_with_bad_figures_still_gives_a_writable_status() -> None:
+    # The termination message is the pod's output: wrong types, NaN (Python's json reads it), negative counts and
+    # unknown keys are left out, the rest kept, so the strict status model still accepts the result.
+    doc = (
+        '{"ok": true, "rps": "fast", "p50Ms": NaN, "p90Ms": -3, "p99Ms": 120.5, "complete": true, "failed": 0, "x": 1}'
+    )
+    result = outcome(job("Complete"), pod(doc), was_running=True)
+    assert result is not None
+    assert result["phase"] == "Succeeded"
+    assert {k: v for k, v in result.items() if k not in ("phase", "reason", "message")} == {
+        "p99Ms": 120.5,
+        "failedRequests": 0,
+    }
+    BenchmarkStatus.model_validate({"runId": "r1", **result})
