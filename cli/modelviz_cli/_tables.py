@@ -6,9 +6,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["RUN_HEADER", "age", "condition", "fmt", "result_text", "run_row", "table", "targets_text"]
+__all__ = [
+    "QUALITY_HEADER",
+    "RUN_HEADER",
+    "age",
+    "condition",
+    "fmt",
+    "pct",
+    "quality_rows",
+    "quality_text",
+    "result_text",
+    "run_row",
+    "table",
+    "targets_text",
+]
 
 RUN_HEADER = ("RUN", "PHASE", "RPS", "P50", "P90", "P99", "FAILED", "RESULT", "COMPLETED")
+QUALITY_HEADER = ("MODEL", "IMAGES", "TOP-1", "TOP-5", "ECE", "MACRO F1", "WORST CLASS (RECALL)", "RESULT")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -79,3 +93,40 @@ def targets_text(spec: dict[str, Any]) -> str:
     if targets.get("maxP99Ms") is not None:
         parts.append(f"p99 <= {targets['maxP99Ms']:g} ms")
     return ", ".join(parts) or "none"
+
+
+def pct(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
+
+
+def quality_text(evaluation: dict[str, Any]) -> str:
+    """One word for status.evaluation, as kubectl get mviz -o wide's QUALITY column."""
+    phase = evaluation.get("phase")
+    if not phase:
+        return "-"
+    if phase != "Succeeded":
+        return str(phase) if phase != "Failed" else f"failed: {evaluation.get('reason') or 'see message'}"
+    passed = evaluation.get("passed")
+    return "passed" if passed is True else "missed" if passed is False else "no targets"
+
+
+def quality_rows(evaluation: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for model in evaluation.get("models") or []:
+        worst = model.get("worstClass")
+        recall = model.get("worstClassRecall")
+        passed = model.get("passed")
+        result = "error" if model.get("error") else {True: "passed", False: "missed"}.get(passed, "-")
+        rows.append(
+            [
+                fmt(model.get("name")),
+                fmt(model.get("images")),
+                pct(model.get("top1")),
+                pct(model.get("top5")),
+                fmt(model.get("ece"), 3),
+                fmt(model.get("macroF1"), 3),
+                f"{worst} ({pct(recall)})" if worst else "-",
+                result,
+            ]
+        )
+    return rows

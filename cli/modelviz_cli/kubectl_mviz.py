@@ -21,7 +21,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._kubectl import Kubectl, KubectlError
-from ._tables import RUN_HEADER, age, condition, fmt, run_row, table, targets_text
+from ._tables import (
+    QUALITY_HEADER,
+    RUN_HEADER,
+    age,
+    condition,
+    fmt,
+    pct,
+    quality_rows,
+    quality_text,
+    run_row,
+    table,
+    targets_text,
+)
 
 __all__ = ["main"]
 
@@ -183,7 +195,7 @@ def _status(kubectl: Kubectl, args: argparse.Namespace) -> int:
     if not items:
         print("No ModelVisualizers found.", file=sys.stderr)
         return PASSED
-    header = ["NAME", "READY", "STATUS", "URL", "MODELS", "LAST RUN", "RPS", "P99", "RESULT", "AGE"]
+    header = ["NAME", "READY", "STATUS", "URL", "MODELS", "LAST RUN", "RPS", "P99", "RESULT", "TOP1", "QUALITY", "AGE"]
     if args.all_namespaces:
         header.insert(0, "NAMESPACE")
     rows = []
@@ -200,6 +212,8 @@ def _status(kubectl: Kubectl, args: argparse.Namespace) -> int:
             run[2],
             run[5],
             run[7],
+            pct((status.get("evaluation") or {}).get("bestTop1")),
+            quality_text(status.get("evaluation") or {}),
             age(obj["metadata"].get("creationTimestamp")),
         ]
         if args.all_namespaces:
@@ -248,6 +262,32 @@ def _detail(obj: dict[str, Any]) -> str:
     history = status.get("benchmarkHistory") or []
     if history:
         lines += ["", "History (newest first):", _indent(table(RUN_HEADER, [run_row(r) for r in history]))]
+    lines += ["", _quality_section(obj)]
+    return "\n".join(lines)
+
+
+def _quality_section(obj: dict[str, Any]) -> str:
+    evaluation = (obj.get("status") or {}).get("evaluation") or {}
+    if not evaluation:
+        wanted = (obj.get("spec") or {}).get("evaluation")
+        return "Quality:\n  " + ("no evaluation yet" if wanted else "not evaluated (spec.evaluation is not set)")
+    bins = evaluation.get("eceBins")
+    lines = [
+        f"Quality ({quality_text(evaluation)}; ECE over {bins} bins):"
+        if bins
+        else f"Quality ({quality_text(evaluation)}):"
+    ]
+    rows = quality_rows(evaluation)
+    if rows:
+        lines.append(_indent(table(QUALITY_HEADER, rows)))
+    for model in evaluation.get("models") or []:
+        if model.get("error"):
+            lines.append(f"  {model.get('name')}: {_short(str(model['error']), 200)}")
+    passed = condition(obj, "QualityPassed")
+    if passed.get("message"):
+        lines.append(f"  {_short(str(passed['message']), 200)}")
+    elif evaluation.get("message"):
+        lines.append(f"  {_short(str(evaluation['message']), 200)}")
     return "\n".join(lines)
 
 

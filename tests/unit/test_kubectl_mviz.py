@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from modelviz_cli import kubectl_mviz
+from modelviz_cli import _tables, kubectl_mviz
 from modelviz_cli._tables import age, run_row, table, targets_text
 from modelviz_operator.api import BenchmarkSpec
 
@@ -45,3 +45,51 @@ def test_tables_and_rows() -> None:
     assert targets_text({}) == "none"
     text = table(["A", "LONGER"], [["xyz", "1"], ["", "22"]])
     assert text.splitlines() == ["A     LONGER", "xyz   1", "      22"]
+
+
+def test_quality_in_the_list_and_the_detail() -> None:
+    evaluation = {
+        "hash": "h",
+        "phase": "Succeeded",
+        "eceBins": 15,
+        "bestTop1": 0.8125,
+        "bestModel": "b",
+        "passed": False,
+        "models": [
+            {"name": "a", "images": 2000, "top1": 0.75, "top5": 0.95, "ece": 0.0412, "macroF1": 0.7312,
+             "worstClass": "shirt", "worstClassRecall": 0.4, "passed": False},
+            {"name": "b", "images": 2000, "top1": 0.8125, "top5": 0.99, "ece": 0.02, "macroF1": 0.8, "passed": True},
+            {"name": "c", "error": "cannot read /models/c.keras"},
+        ],
+    }  # fmt: skip
+    obj = {
+        "metadata": {"name": "viz", "namespace": "team", "generation": 2},
+        "spec": {"evaluation": {"targets": {"minTop1": 0.8}}},
+        "status": {
+            "evaluation": evaluation,
+            "conditions": [{"type": "QualityPassed", "status": "False", "reason": "TargetMissed",
+                            "message": "model a: top-1 0.75 below minTop1 0.8"}],
+        },
+    }  # fmt: skip
+    text = kubectl_mviz._detail(obj)
+    section = text[text.index("Quality (missed; ECE over 15 bins):") :].splitlines()
+    assert section[1].split() == [
+        "MODEL",
+        "IMAGES",
+        "TOP-1",
+        "TOP-5",
+        "ECE",
+        "MACRO",
+        "F1",
+        "WORST",
+        "CLASS",
+        "(RECALL)",
+        "RESULT",
+    ]
+    assert section[2].split() == ["a", "2000", "75.0%", "95.0%", "0.041", "0.731", "shirt", "(40.0%)", "missed"]
+    assert section[4].split() == ["c", "-", "-", "-", "-", "-", "-", "error"]
+    assert "c: cannot read /models/c.keras" in text and "model a: top-1 0.75 below minTop1 0.8" in text
+    assert "not evaluated" in kubectl_mviz._detail({"metadata": obj["metadata"], "spec": {}, "status": {}})
+    assert _tables.quality_text(evaluation) == "missed" and _tables.quality_text({}) == "-"
+    assert _tables.quality_text({"phase": "Failed", "reason": "ModelLoadFailed"}) == "failed: ModelLoadFailed"
+    assert _tables.pct(True) == "-" and _tables.pct(0.5) == "50.0%"
