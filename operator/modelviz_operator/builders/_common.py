@@ -30,6 +30,7 @@ __all__ = [
     "content_hash",
     "labels",
     "metadata",
+    "run_once_job",
     "selector_labels",
 ]
 
@@ -87,3 +88,22 @@ def content_hash(data: Any) -> str:
     """Stable short hash of JSON-able data (pod template annotation: a change rolls the pods)."""
     raw = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def run_once_job(meta: dict[str, Any], deadline: int, pod: dict[str, Any], **job: Any) -> dict[str, Any]:
+    """A Job that runs its pod once (a failure is a result to report, never retried) within ``deadline`` seconds,
+    without the service account's token; the pod carries the Job's labels. ``job``: further Job spec fields."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            **job,
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline,
+            "template": {
+                "metadata": {"labels": dict(meta["labels"])},
+                "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False, **pod},
+            },
+        },
+    }

@@ -15,7 +15,7 @@ from ..constants import (
     container_security_context,
     pod_security_context,
 )
-from ._common import CONFIG_PATH, Owner, content_hash, metadata
+from ._common import CONFIG_PATH, Owner, content_hash, metadata, run_once_job
 from .configmap import app_config
 from .deployment import (
     app_env,
@@ -81,7 +81,6 @@ def build_evaluation_job(owner: Owner, spec: ModelVisualizerSpec, digest: str) -
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
-    pod_labels = dict(meta["labels"])
     job_spec: dict[str, Any] = {}
     if shards:
         # Kubernetes shards it: index i (JOB_COMPLETION_INDEX) predicts slice i of the images into the claim.
@@ -90,26 +89,12 @@ def build_evaluation_job(owner: Owner, spec: ModelVisualizerSpec, digest: str) -
             "completions": evaluation.parallelism,
             "parallelism": evaluation.parallelism,
         }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta,
-        "spec": {
-            **job_spec,
-            # A model that misses its targets, or cannot be loaded, is a result: never retried.
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": evaluation.timeout_seconds,
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(),
-                    "initContainers": [seed_cache_container(spec)],
-                    "containers": [container],
-                    "volumes": volumes,
-                    **pod_placement(spec),
-                },
-            },
-        },
+    # A model that misses its targets, or cannot be loaded, is a result: never retried (run_once_job).
+    pod = {
+        "securityContext": pod_security_context(),
+        "initContainers": [seed_cache_container(spec)],
+        "containers": [container],
+        "volumes": volumes,
+        **pod_placement(spec),
     }
+    return run_once_job(meta, evaluation.timeout_seconds, pod, **job_spec)

@@ -14,7 +14,7 @@ from ..constants import (
     pod_security_context,
     service_host,
 )
-from ._common import Owner, metadata
+from ._common import Owner, metadata, run_once_job
 from .service import service_name
 
 __all__ = ["RUN_ID_LABEL", "benchmark_job_name", "benchmark_url", "build_benchmark_job"]
@@ -63,36 +63,19 @@ def build_benchmark_job(
     ]
     if bench.keep_alive:
         command.append("--keep-alive")
-    pod_labels = {k: v for k, v in meta["labels"].items()}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta,
-        "spec": {
-            # A failed load test is a result, not something to retry.
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": bench.timeout_seconds,
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(fs_group=False),
-                    "containers": [
-                        {
-                            "name": "ab",
-                            "image": image,
-                            "command": command,
-                            "terminationMessagePath": TERMINATION_LOG,
-                            "terminationMessagePolicy": "FallbackToLogsOnError",
-                            "resources": {
-                                "requests": {"cpu": "500m", "memory": "64Mi"},
-                                "limits": {"memory": "256Mi"},
-                            },
-                            "securityContext": container_security_context(),
-                        }
-                    ],
-                },
-            },
-        },
+    # A failed load test is a result, not something to retry (run_once_job: backoffLimit 0).
+    pod = {
+        "securityContext": pod_security_context(fs_group=False),
+        "containers": [
+            {
+                "name": "ab",
+                "image": image,
+                "command": command,
+                "terminationMessagePath": TERMINATION_LOG,
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "resources": {"requests": {"cpu": "500m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                "securityContext": container_security_context(),
+            }
+        ],
     }
+    return run_once_job(meta, bench.timeout_seconds, pod)
