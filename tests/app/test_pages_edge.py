@@ -215,6 +215,12 @@ def test_exports_of_awkward_names_read_back(tiny, edge: Path) -> None:
     want = [(f"'{i}" if i.startswith("=") else i) for i in state.dataset.ids]
     assert list(frame["image"]) == want
     assert frame["colour-mean:top1_p"].dtype == np.float64  # numbers stay numbers
+    # The model's float32 probabilities exactly, without float64 noise digits (0.30000001192092896).
+    np.testing.assert_array_equal(
+        frame["colour-mean:top1_p"].to_numpy(np.float32), state.views["colour-mean"].top_p[:, 0]
+    )
+    text = pd.read_csv(io.StringIO(csv_text(predictions_frame(state))), dtype=str, keep_default_na=False)
+    assert text["colour-mean:top1_p"].str.len().max() <= 15, list(text["colour-mean:top1_p"])
     # The report is strict JSON (no NaN): what JavaScript's JSON.parse and jq accept.
     report = json.loads(report_json(state), parse_constant=lambda c: pytest.fail(f"{c} in the report"))
     assert [c["id"] for c in report["dataset"]["classes"]] == ["$blue", "=red", 'green, "leaf"', "yellow"]

@@ -70,13 +70,14 @@ def predictions_frame(state: AppState, indices: np.ndarray | None = None) -> pd.
         "true_id": keys[true],
         "true": names[true],
     }
+    # Probabilities stay float32, what the models output: written as such they read 0.3, not 0.30000001192092896.
     for name, view in state.views.items():
         data[f"{name}:correct"] = view.correct[rows]
-        data[f"{name}:p_true"] = view.p_true[rows].astype(np.float64)
+        data[f"{name}:p_true"] = view.p_true[rows].astype(np.float32)
         for k in range(view.top.shape[1]):
             data[f"{name}:top{k + 1}_id"] = keys[view.top[rows, k]]
             data[f"{name}:top{k + 1}"] = names[view.top[rows, k]]
-            data[f"{name}:top{k + 1}_p"] = view.top_p[rows, k].astype(np.float64)
+            data[f"{name}:top{k + 1}_p"] = view.top_p[rows, k].astype(np.float32)
     return pd.DataFrame(data)
 
 
