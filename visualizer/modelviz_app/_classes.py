@@ -44,7 +44,7 @@ def class_space(dataset: Dataset, models: dict[str, LoadedModel]) -> ClassSpace:
     for name, model in models.items():
         out = np.empty(len(model.labels), dtype=np.int64)
         mapping = class_mapping(model, dataset)
-        known = dict(zip(mapping.tolist(), range(len(mapping)), strict=True))
+        known = {int(m): c for c, m in enumerate(mapping.tolist()) if m >= 0}
         for j, key in enumerate(model.label_ids):
             if j in known:
                 out[j] = known[j]
@@ -96,6 +96,21 @@ class ModelView:
     def loss(self) -> np.ndarray:
         """Cross-entropy of each image (natural log), clipped so a zero probability stays finite."""
         return np.asarray(-np.log(np.clip(self.p_true.astype(np.float64), 1e-12, 1.0)))
+
+    @cached_property
+    def output_problem(self) -> str | None:
+        """Why the outputs are not probabilities (a network ending without softmax gives logits), else None: the
+        confidence, calibration, loss and thresholds the pages show all read them as probabilities."""
+        p = self.probs
+        if not p.size:
+            return None
+        low, high = float(p.min()), float(p.max())
+        if low < -1e-6 or high > 1 + 1e-6:
+            return f"its outputs range from {low:.3g} to {high:.3g}, not 0 to 1"
+        sums = p.sum(axis=1, dtype=np.float64)
+        if float(np.max(np.abs(sums - 1))) > 1e-2:
+            return f"its outputs for one image sum to {float(sums.min()):.3g} to {float(sums.max()):.3g}, not 1"
+        return None
 
     def scores(self, cls: int) -> np.ndarray:
         """Probability each image belongs to class ``cls`` (0 when the model has no output for it)."""

@@ -4,11 +4,13 @@ draw (checked against scikit-learn in the tests)."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from modelviz_app._tables import dataset_classes_with_images
 from modelviz_app._ui import AppState
 from modelviz_app.metrics import (
     averaged_prf,
@@ -19,7 +21,42 @@ from modelviz_app.metrics import (
 )
 from modelviz_app.quality import ECE_BINS
 
-__all__ = ["ECE_BINS", "metrics_frame", "metrics_report", "predictions_frame", "report_json"]
+__all__ = ["ECE_BINS", "csv_text", "metrics_frame", "metrics_report", "predictions_frame", "report_json"]
+
+# What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value)  # "-1" is a number, not a formula
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """CSV for spreadsheets: a text cell (class name, file name) that starts like a formula gets a leading
+    apostrophe, so opening the file never runs it; numbers stay as they are, quoting is pandas' (commas, quotes,
+    newlines)."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(_spreadsheet_safe)
+    safe.columns = [_spreadsheet_safe(str(c)) for c in safe.columns]
+    return safe.to_csv(index=False)
+
+
+def _json_ready(value: Any) -> Any:
+    """NaN and infinities as null: ``NaN`` is not JSON (JavaScript's and jq's parsers refuse the whole file)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
 
 
 def predictions_frame(state: AppState, indices: np.ndarray | None = None) -> pd.DataFrame:
@@ -33,13 +70,14 @@ def predictions_frame(state: AppState, indices: np.ndarray | None = None) -> pd.
         "true_id": keys[true],
         "true": names[true],
     }
+    # Probabilities stay float32, what the models output: written as such they read 0.3, not 0.30000001192092896.
     for name, view in state.views.items():
         data[f"{name}:correct"] = view.correct[rows]
-        data[f"{name}:p_true"] = view.p_true[rows].astype(np.float64)
+        data[f"{name}:p_true"] = view.p_true[rows].astype(np.float32)
         for k in range(view.top.shape[1]):
             data[f"{name}:top{k + 1}_id"] = keys[view.top[rows, k]]
             data[f"{name}:top{k + 1}"] = names[view.top[rows, k]]
-            data[f"{name}:top{k + 1}_p"] = view.top_p[rows, k].astype(np.float64)
+            data[f"{name}:top{k + 1}_p"] = view.top_p[rows, k].astype(np.float32)
     return pd.DataFrame(data)
 
 
@@ -61,7 +99,6 @@ def metrics_report(state: AppState) -> dict[str, Any]:
         },
         "models": {},
     }
-    dataset_classes = np.arange(space.n_dataset)
     for name, view in state.views.items():
         cm = confusion_matrix(view.y_true, view.pred, len(space))
         precision, recall, f1, support = per_class_prf(cm)
@@ -74,7 +111,7 @@ def metrics_report(state: AppState) -> dict[str, Any]:
             "mean_confidence": float(view.confidence.mean()),
             f"ece_{ECE_BINS}_bins": expected_calibration_error(view.evaluation.y_true, view.probs, ECE_BINS),
             "mean_log_loss": float(view.loss.mean()),
-            "averages": averaged_prf(cm, dataset_classes),
+            "averages": averaged_prf(cm, dataset_classes_with_images(state, cm)),
             "per_class": [
                 {
                     "id": space.keys[c],
@@ -93,7 +130,7 @@ def metrics_report(state: AppState) -> dict[str, Any]:
 
 
 def report_json(state: AppState) -> str:
-    return json.dumps(metrics_report(state), indent=2, allow_nan=True)
+    return json.dumps(_json_ready(metrics_report(state)), indent=2, allow_nan=False)
 
 
 def metrics_frame(state: AppState) -> pd.DataFrame:

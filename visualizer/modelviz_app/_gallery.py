@@ -7,7 +7,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from modelviz_app._ui import AppState
+from modelviz_app._ui import AppState, describe_error, md
 
 __all__ = ["PER_PAGE", "gallery"]
 
@@ -33,10 +33,13 @@ def gallery(state: AppState, indices: np.ndarray, key: str, per_page: int = PER_
     grid = st.columns(_COLUMNS)
     for slot, i in enumerate(shown):
         with grid[slot % _COLUMNS].container(border=True):
-            st.image(state.dataset.image(i), caption=state.dataset.ids[i], width="stretch")
-            st.markdown(f"**true: {names[int(state.dataset.labels[i])]}**")
+            try:
+                st.image(state.dataset.image(i), caption=state.dataset.ids[i], width="stretch")
+            except Exception as exc:  # a file changed on disk since it was read: this card says so, the rest draw
+                st.warning(f"{md(state.dataset.ids[i])} cannot be shown: {md(describe_error(exc))}")
+            st.markdown(f"**true: {md(names[int(state.dataset.labels[i])])}**")
             for name, view in state.views.items():
                 mark = "✓" if view.correct[i] else "✗"
-                top = " · ".join(f"{names[c]} {p:.0%}" for c, p in zip(view.top[i], view.top_p[i], strict=True))
+                top = " · ".join(f"{md(names[c])} {p:.0%}" for c, p in zip(view.top[i], view.top_p[i], strict=True))
                 st.markdown(f"{mark} **{name}**: {top}")
     return shown

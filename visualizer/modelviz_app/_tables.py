@@ -8,7 +8,7 @@ import pandas as pd
 from modelviz_app._ui import AppState
 from modelviz_app.metrics import averaged_prf, confusion_matrix, per_class_prf
 
-__all__ = ["MICRO_LIMIT", "auc_table", "averages_frame", "matrices", "per_class_frame"]
+__all__ = ["MICRO_LIMIT", "auc_table", "averages_frame", "dataset_classes_with_images", "matrices", "per_class_frame"]
 
 
 _MATRICES: dict[int, np.ndarray] = {}
@@ -55,14 +55,27 @@ def per_class_frame(state: AppState, k: int = 5) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def dataset_classes_with_images(state: AppState, cm: np.ndarray) -> np.ndarray:
+    """What macro averages run over: a class without images has no recall to average (a 0 there would only pull
+    the average down), as in the operator's macroF1 and scikit-learn's ``labels=np.unique(y_true)``."""
+    assert state.space is not None
+    return np.flatnonzero(cm.sum(axis=1)[: state.space.n_dataset] > 0)
+
+
 def averages_frame(state: AppState) -> pd.DataFrame:
     assert state.space is not None
     rows = []
-    classes = np.arange(state.space.n_dataset)
     for name, cm in matrices(state).items():
-        for avg, values in averaged_prf(cm, classes).items():
+        for avg, values in averaged_prf(cm, dataset_classes_with_images(state, cm)).items():
             rows.append({"model": name, "average": avg, **values})
     return pd.DataFrame(rows)
+
+
+def _mean_defined(values: list[float]) -> float:
+    """Mean of the defined values; NaN (no warning) when none is: one class alone has no ROC curve."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if len(finite) else float("nan")
 
 
 _AUC_CACHE: dict[tuple[int, ...], tuple[pd.DataFrame, pd.DataFrame]] = {}
@@ -93,8 +106,8 @@ def auc_table(state: AppState) -> tuple[pd.DataFrame, pd.DataFrame]:
             onehot = (view.y_true[:, None] == classes[None, :]).ravel()
             flat = np.stack([scores[c] for c in classes], axis=1).ravel()
             micro_auc, micro_ap = roc_auc(onehot, flat), average_precision(onehot, flat)
-        rows.append({"model": name, "macro AUC": float(np.nanmean(auc)), "micro AUC": micro_auc,
-                     "macro AP": float(np.nanmean(ap)), "micro AP": micro_ap})  # fmt: skip
+        rows.append({"model": name, "macro AUC": _mean_defined(auc), "micro AUC": micro_auc,
+                     "macro AP": _mean_defined(ap), "micro AP": micro_ap})  # fmt: skip
     result = (table, pd.DataFrame(rows))
     _AUC_CACHE[key] = result
     return result

@@ -3,6 +3,7 @@ error panels for whatever could not be loaded (a message, never a traceback)."""
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ __all__ = [
     "AppState",
     "describe_error",
     "load_state",
+    "md",
     "model_colors",
     "page_header",
     "true_class_names",
@@ -69,6 +71,15 @@ def describe_error(exc: BaseException) -> str:
     if not isinstance(exc, RuntimeError | ValueError | OSError):
         text = f"{type(exc).__name__}: {text}"
     return text if len(text) < 600 else text[:600] + " …"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>$~|#])")
+
+
+def md(text: str) -> str:
+    """``text`` shown literally inside markdown: a class or file named ``$5 bill``, ``*new*`` or ``a|b`` would
+    otherwise turn into maths, emphasis or a table."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def model_colors(names: list[str]) -> dict[str, str]:
@@ -180,6 +191,13 @@ def page_header(title: str, need_evaluations: bool = True) -> AppState:
         what = "Dataset" if name == "dataset" else "Model"
         label = state.config.dataset.catalog or "folder" if name == "dataset" else name
         st.error(f"**{what} `{label}` could not be loaded.** {message}", icon=":material/error:")
+    for name, view in state.views.items():
+        if view.output_problem:
+            st.warning(
+                f"**{name} does not output probabilities**: {view.output_problem}. Accuracy and the confusion "
+                "matrix hold; confidence, calibration, loss and thresholds do not (end the network with a softmax).",
+                icon=":material/warning:",
+            )
     with st.sidebar:
         if state.config.title:
             st.markdown(f"**{state.config.title}**")
@@ -190,7 +208,8 @@ def page_header(title: str, need_evaluations: bool = True) -> AppState:
             )
         for name, model in state.models.items():
             backend = state.predictors[name].backend
-            st.caption(f"**{name}** · {model.source} · {backend}")
+            failed = " · no predictions (see the error)" if name in state.errors else ""
+            st.caption(f"**{name}** · {model.source} · {backend}{failed}")
     if need_evaluations and not state.evaluations:
         st.info("No model has predictions to show: fix the errors above.")
         st.stop()

@@ -64,13 +64,15 @@ class Evaluation:
 
 
 def class_mapping(model: LoadedModel, dataset: Dataset) -> np.ndarray:
-    """Dataset class index -> model output index; an error naming the classes the model does not know."""
+    """Dataset class index -> model output index (-1: a class without images the model does not know, which no
+    image needs); an error naming the classes with images that the model does not know."""
     mapping = [model.class_index(c) for c in dataset.class_ids]
-    missing = [dataset.class_names[i] for i, m in enumerate(mapping) if m is None]
+    present = set(np.unique(dataset.labels).tolist())
+    missing = [dataset.class_names[i] for i, m in enumerate(mapping) if m is None and i in present]
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         raise ModelLoadError(f"{model.name} has no output for the dataset's classes {shown}")
-    return np.array(mapping, dtype=np.int64)
+    return np.array([-1 if m is None else m for m in mapping], dtype=np.int64)
 
 
 def predictions_path(cache: Path, model: LoadedModel, dataset: Dataset) -> Path:

@@ -274,7 +274,8 @@ def paired_accuracy_difference(
     correct_a: np.ndarray, correct_b: np.ndarray, confidence: float = 0.95, groups: np.ndarray | None = None
 ) -> tuple[float, float, float]:
     """acc(A) - acc(B) on the same images with a normal-approximation interval of the paired differences; with
-    ``groups``, images of one source count once (cluster-robust variance)."""
+    ``groups``, images of one source count once (cluster-robust variance). One image has no interval (NaN), not a
+    zero-width one."""
     d = np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64)
     n = len(d)
     if n == 0:
@@ -283,6 +284,8 @@ def paired_accuracy_difference(
         mean, low, high, _ = grouped_mean_interval(d, groups, confidence)
         return mean, low, high
     mean = float(d.mean())
-    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    se = float(d.std(ddof=1) / math.sqrt(n))
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     return mean, mean - z * se, mean + z * se

@@ -69,8 +69,12 @@ class Dataset:
     def context(self) -> str:
         """One line for every page: what the images are and how many of how many."""
         n, total = len(self.ids), self.total or len(self.ids)
-        size = f"{n:,} images" if n == total else f"a {n:,}-image stratified sample of {total:,}"
+        # Unreadable files are not a sample: "24 images" with them noted, not "a 22-image sample of 24".
+        sampled = total > n + len(self.skipped)
+        size = f"a {n:,}-image stratified sample of {total:,}" if sampled else f"{n:,} images"
         parts = [f"**{self.name}**" + (f" ({self.split})" if self.split else ""), size]
+        if self.skipped:
+            parts.append(f"{len(self.skipped):,} unreadable file{'s' if len(self.skipped) != 1 else ''} left out")
         parts.append(f"{len(self.class_ids)} classes")
         if self.sources != n:
             parts.append(f"{self.sources} distinct photos ({self.variants}), each counted once in intervals")
@@ -89,8 +93,34 @@ def decode_image(data: bytes | Path) -> np.ndarray:
         if img.width * img.height > MAX_PIXELS:
             raise ValueError(f"image is {img.width}x{img.height}, more than {MAX_PIXELS} pixels")
         img.seek(0)  # first frame of animations
-        mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+        if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+            return _deep_grey(img)
+        mode = "L" if img.mode in ("1", "L") else "RGB"
         return np.asarray(img.convert(mode))
+
+
+def _deep_grey(img: Image.Image) -> np.ndarray:
+    """16-bit (and 32-bit integer) grey scaled to 8 bits, floats from 0..1 (or 0..255 when larger): PIL's own
+    conversion clips at 255, which turns a 16-bit image white."""
+    values = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        top = np.nanmax(values) if values.size else 0.0
+        scale = 255.0 if np.isfinite(top) and top <= 1.0 else 1.0
+    else:
+        scale = 255.0 / 65535.0
+    return np.clip(np.nan_to_num(values * scale), 0, 255).round().astype(np.uint8)
+
+
+def _check_readable(path: Path) -> None:
+    """Decode the file (JPEGs at 1/8 scale, which still reads every byte): ``verify()`` passes a truncated JPEG,
+    which would then fail every model's evaluation instead of being left out."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    with Image.open(path) as img:
+        if img.width * img.height > MAX_PIXELS:
+            raise ValueError(f"image is {img.width}x{img.height}, more than {MAX_PIXELS} pixels")
+        if img.format == "JPEG":
+            img.draft("RGB" if img.mode == "RGB" else img.mode, (1, 1))
+        img.load()
 
 
 def stratified_sample(labels: np.ndarray, limit: int | None) -> np.ndarray:
@@ -127,25 +157,30 @@ def _folder(path: Path, limit: int | None) -> Dataset:
     labels: list[int] = []
     for c, folder in enumerate(class_dirs):
         for f in sorted(folder.rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+            # Hidden paths are tool litter (.ipynb_checkpoints copies, macOS "._x.jpg" resource forks), not images.
+            hidden = any(part.startswith(".") for part in f.relative_to(folder).parts)
+            if f.is_file() and not hidden and f.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(f)
                 labels.append(c)
     if not files:
         raise DatasetLoadError(f"dataset folder {path} has no images in per-class sub-folders")
     keep = stratified_sample(np.array(labels), limit)
     chosen, chosen_labels, skipped = [], [], []
-    digest = hashlib.sha256(b"folder")
+    # "d2": 16-bit and float files decode differently since (scaled, no longer clipped): their predictions are stale.
+    digest = hashlib.sha256(b"folder\0d2")
     for i in keep:
         f = files[i]
         try:
-            with Image.open(f) as img:
-                img.verify()
+            _check_readable(f)
         except Exception as exc:  # one bad file should not hide the rest of the dataset
             skipped.append(f"{f.relative_to(path)}: {exc}")
             continue
         chosen.append(f)
         chosen_labels.append(labels[i])
         digest.update(f"{f.relative_to(path)}\0{file_digest(f)}\0".encode())
+    if not chosen:
+        shown = "; ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        raise DatasetLoadError(f"dataset folder {path}: none of its {len(skipped)} image files can be read ({shown})")
     class_ids = [d.name for d in class_dirs]
     return Dataset(
         name=path.name,

@@ -7,6 +7,7 @@ seconds.
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,9 +48,10 @@ class LoadedModel:
         """The output index for a dataset class named by wnid or by name; None when the model lacks it."""
         if class_id in self.label_ids:
             return self.label_ids.index(class_id)
-        lowered = class_id.strip().lower().replace("_", " ")
+        # NFC: macOS stores folder names decomposed ("e" + accent), a labels file usually has them composed.
+        lowered = unicodedata.normalize("NFC", class_id).strip().lower().replace("_", " ")
         for i, label in enumerate(self.labels):
-            if label.lower() == lowered:
+            if unicodedata.normalize("NFC", label).lower() == lowered:
                 return i
         for i, names in enumerate(self.aliases):
             if lowered in names:

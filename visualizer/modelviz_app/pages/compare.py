@@ -34,13 +34,8 @@ agreement = float(np.mean(va.pred == vb.pred))
 m = st.columns(4)
 m[0].metric(f"top-1 {a}", f"{va.correct.mean():.1%}")
 m[1].metric(f"top-1 {b}", f"{vb.correct.mean():.1%}")
-m[2].metric(
-    "A - B (95% CI)",
-    f"{diff:+.1%}",
-    help=f"{low:+.1%} to {high:+.1%}",
-    delta=f"{low:+.1%} … {high:+.1%}",
-    delta_color="off",
-)
+interval = f"{low:+.1%} … {high:+.1%}" if np.isfinite(low) else "no interval from one source image"
+m[2].metric("A - B (95% CI)", f"{diff:+.1%}", help=interval, delta=interval, delta_color="off")
 m[3].metric("Same prediction", f"{agreement:.0%}", help="Share of images where A and B predict the same class")
 st.caption(
     f"Interval: normal approximation over {sources:,} independent source images"

@@ -12,7 +12,7 @@ import streamlit as st
 
 from modelviz_app._gallery import gallery
 from modelviz_app._tables import matrices
-from modelviz_app._ui import page_header
+from modelviz_app._ui import md, page_header
 from modelviz_app.metrics import most_confused
 
 DRILL = "confusion-drill"  # session key: {"model", "true", "pred"} of the opened cell
@@ -177,11 +177,25 @@ for i, (name, sub) in enumerate(subs.items()):
         selection_mode="points",
     )
 
+
+def _still_valid(drill: dict[str, Any]) -> bool:
+    """An opened cell can outlive what it names: the configuration (models, dataset) may change under a session."""
+    cells = [drill.get("true"), drill.get("pred")]
+    return drill.get("model") in state.views and all(isinstance(c, int) and 0 <= c < len(space) for c in cells)
+
+
 drill: dict[str, Any] | None = st.session_state.get(DRILL)
-if drill and drill["model"] in state.views:
+if drill and not _still_valid(drill):
+    st.info(
+        f"The images opened before (model `{drill.get('model')}`) are no longer here: the models or the dataset "
+        "changed. Select a pair or a cell again.",
+        icon=":material/info:",
+    )
+    del st.session_state[DRILL]
+elif drill:
     view = state.views[drill["model"]]
     t, p = drill["true"], drill["pred"]
-    st.subheader(f"True {space.names[t]}, predicted {space.names[p]} by {drill['model']}")
+    st.subheader(f"True {md(space.names[t])}, predicted {md(space.names[p])} by {drill['model']}")
     if st.button("Close", icon=":material/close:"):
         del st.session_state[DRILL]
         st.rerun()

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from modelviz_app._export import csv_text
 from modelviz_app._gallery import gallery
 from modelviz_app._ui import page_header
 
@@ -66,17 +67,19 @@ image_ids = state.dataset.ids
 
 
 def _suspects_csv() -> str:
-    return pd.DataFrame(
-        {
-            "image": [image_ids[i] for i in suspects],
-            "label_id": [space.keys[truth[i]] for i in suspects],
-            "label": [space.names[truth[i]] for i in suspects],
-            "suggested_id": [space.keys[first.pred[i]] for i in suspects],
-            "suggested": [space.names[first.pred[i]] for i in suspects],
-            **{f"{v.name}:confidence": v.confidence[suspects].astype(float) for v in views.values()},
-            **{f"{v.name}:p_label": v.p_true[suspects].astype(float) for v in views.values()},
-        }
-    ).to_csv(index=False)
+    return csv_text(
+        pd.DataFrame(
+            {
+                "image": [image_ids[i] for i in suspects],
+                "label_id": [space.keys[truth[i]] for i in suspects],
+                "label": [space.names[truth[i]] for i in suspects],
+                "suggested_id": [space.keys[first.pred[i]] for i in suspects],
+                "suggested": [space.names[first.pred[i]] for i in suspects],
+                **{f"{v.name}:confidence": v.confidence[suspects].astype(float) for v in views.values()},
+                **{f"{v.name}:p_label": v.p_true[suspects].astype(float) for v in views.values()},
+            }
+        )
+    )
 
 
 st.download_button(

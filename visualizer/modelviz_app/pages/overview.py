@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from modelviz_app._export import ECE_BINS
-from modelviz_app._ui import model_colors, page_header
+from modelviz_app._ui import md, model_colors, page_header
 from modelviz_app.metrics import SMALL_SAMPLE, expected_calibration_error, grouped_mean_interval
 
 state = page_header("Overview")
@@ -37,7 +37,12 @@ table = pd.DataFrame(rows)
 
 cols = st.columns(4)
 cols[0].metric("Images", f"{len(state.dataset):,}", help=f"{sources:,} distinct source images")
-cols[1].metric("Classes", len(state.dataset.class_ids))
+empty = int(np.sum(np.bincount(state.dataset.labels, minlength=len(state.dataset.class_ids)) == 0))
+cols[1].metric(
+    "Classes",
+    len(state.dataset.class_ids),
+    help=f"{empty} without images (left out of per-class averages)" if empty else None,
+)
 cols[2].metric("Models", len(state.evaluations))
 best = table.loc[table["top-1 accuracy"].idxmax()]
 cols[3].metric("Best top-1", f"{best['top-1 accuracy']:.1%}", help=f"{best['model']}")
@@ -102,4 +107,4 @@ st.altair_chart(
 )
 if state.dataset.skipped:
     with st.expander(f"{len(state.dataset.skipped)} unreadable files left out"):
-        st.write("\n".join(f"- {s}" for s in state.dataset.skipped))
+        st.markdown("\n".join(f"- {md(s)}" for s in state.dataset.skipped))

@@ -24,7 +24,7 @@ view = long[(long["support"] >= min_support) & long["model"].isin(shown_models o
 if text:
     view = view[view["class"].str.contains(text, case=False, regex=False)]
 
-st.markdown("**Averages over the dataset's classes**")
+st.markdown("**Averages over the dataset's classes that have images**")
 st.dataframe(averages_frame(state), hide_index=True, column_config={"model": st.column_config.TextColumn(pinned=True)})
 
 values = ["precision", "recall", "F1", "top-k recall"]
