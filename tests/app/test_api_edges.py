@@ -49,7 +49,7 @@ def served(tiny: TinyEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def raw(url: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None):
     """(status, headers, JSON or bytes) with exactly these headers: urllib would add a Content-Type of its own."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
@@ -287,6 +287,11 @@ def test_without_model_a_failed_model_is_left_out_and_named(served: Served) -> N
     assert {p["model"] for p in answer["predictions"]} == {"colour-mean", "tiny-conv"}
     (left_out,) = answer["unavailable"]
     assert left_out["model"] == "broken" and "does not exist" in left_out["error"]
+    import jsonschema
+
+    schemas = call(f"{served.url}/api/v1/openapi.json")[2]["components"]["schemas"]
+    jsonschema.validate(answer, schemas["Prediction"])  # the document describes the new field
+    assert "unavailable" in schemas["Prediction"]["properties"]
 
 
 # Methods and paths.
@@ -316,7 +321,7 @@ def test_methods_and_paths_answer_json(served: Served) -> None:
 
 def _connect(served: Served) -> socket.socket:
     parts = urlsplit(served.url)
-    return socket.create_connection((parts.hostname, parts.port), timeout=30)
+    return socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=30)
 
 
 def _head(length: int, query: str = "model=colour-mean") -> bytes:

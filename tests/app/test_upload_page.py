@@ -38,7 +38,7 @@ def _upload(at: AppTest, name: str, data: bytes, kind: str) -> AppTest:
 
 
 def _captions(at: AppTest) -> list[str]:
-    return [c for image in at.get("image") for c in image.captions]  # type: ignore[attr-defined]
+    return [c for image in at.get("image") for c in image.captions]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

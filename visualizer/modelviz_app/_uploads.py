@@ -66,9 +66,12 @@ def _pixels(img: Image.Image) -> np.ndarray:
         return _grey8(img)
     has_alpha = img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
     if has_alpha:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")  # convert() would copy it
+        # Pasted through its own alpha onto an RGB canvas: one RGB copy beside the RGBA (alpha_composite's RGBA
+        # canvas, result and final conversion would hold three more, near 0.5 GB at 40 megapixels).
+        shown = Image.new("RGB", rgba.size, (255, 255, 255))
+        shown.paste(rgba, (0, 0), rgba)
+        return np.asarray(shown)
     return np.asarray(img.convert("RGB"))
 
 
