@@ -115,6 +115,21 @@ def test_16_bit_grey_is_scaled_not_clipped_to_white(served: Served) -> None:
     assert_shown_as(served, *cases.sixteen_bit_grey())
 
 
+def test_deep_grey_pixels_are_those_of_the_8_bit_picture() -> None:
+    """The tiny models hardly tell one grey picture from another: the decoded pixels themselves, in process."""
+    import io
+
+    from PIL import Image
+
+    from modelviz_app._uploads import decode_upload
+
+    for deep, shown in (cases.sixteen_bit_grey(), cases.float_grey_tiff()):
+        want = np.asarray(Image.open(io.BytesIO(shown)))
+        got = decode_upload(deep)
+        assert got.dtype == np.uint8 and got.shape == want.shape
+        assert np.abs(got.astype(int) - want).max() <= 1 and got.max() < 255 and got.min() > 0
+
+
 def test_float_grey_tiff_is_scaled(served: Served) -> None:
     assert_shown_as(served, *cases.float_grey_tiff(), kind="image/tiff")
 
