@@ -94,6 +94,48 @@ def test_a_failing_call_fails_each_of_its_callers_and_the_next_batch_runs() -> N
     assert float(good[0]) == 5.0
 
 
+def test_an_input_the_model_fails_on_fails_only_its_own_caller() -> None:
+    calls: list[int] = []
+
+    def run(inputs: list[np.ndarray]) -> np.ndarray:
+        calls.append(len(inputs))
+        if any(float(x[0]) < 0 for x in inputs):
+            raise ValueError("cannot take a negative")
+        return np.stack([x * 2 for x in inputs])
+
+    async def main() -> list[Any]:
+        batcher = Batcher("m", run, BatchSettings(max_batch=8, max_wait_s=0.05))
+        batcher.start()
+        values = [1.0, 2.0, -1.0, 3.0]
+        out = await asyncio.gather(*(batcher.submit(np.full(1, v)) for v in values), return_exceptions=True)
+        await batcher.stop()
+        return out
+
+    out = asyncio.run(main())
+    assert calls[0] == 4, calls  # they were batched, then run one by one
+    assert isinstance(out[2], ValueError) and str(out[2]) == "cannot take a negative"
+    assert [float(out[i].probs[0]) for i in (0, 1, 3)] == [2.0, 4.0, 6.0]
+
+
+def test_the_collector_outlives_a_wrong_row_count_and_failing_metrics() -> None:
+    def short(inputs: list[np.ndarray]) -> np.ndarray:
+        return np.stack(inputs)[:1]  # one row, whatever the batch
+
+    def broken_metrics(_size: int, _seconds: float) -> None:
+        raise RuntimeError("registry gone")
+
+    async def main() -> tuple[list[float], float]:
+        batcher = Batcher("m", short, BatchSettings(max_batch=8, max_wait_s=0.05), broken_metrics)
+        batcher.start()
+        burst = await asyncio.wait_for(asyncio.gather(*(batcher.submit(np.full(1, float(i))) for i in range(3))), 10)
+        later = await asyncio.wait_for(batcher.submit(np.full(1, 9.0)), 10)
+        await batcher.stop()
+        return [float(r.probs[0]) for r in burst], float(later.probs[0])
+
+    burst, later = asyncio.run(main())
+    assert burst == [0.0, 1.0, 2.0] and later == 9.0
+
+
 def test_a_slow_batch_leaves_the_event_loop_free() -> None:
     started = threading.Event()
 

@@ -3,19 +3,32 @@ hint when the image looks unlike the data the model knows."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from modelviz_app._ui import model_colors, page_header
-from modelviz_app.datasets import MAX_PIXELS, decode_image
+from modelviz_app._uploads import READABLE, ImageRejected, decode_upload
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 _FALLBACK_LOW = 0.5  # low confidence when a model has no dataset evaluation to compare with
+# Narrower than the width above which st.image scales an image down itself, rounding a 10000x1 image to no rows
+# (a ValueError on the page).
+_PREVIEW_WIDTH = 1400
+
+
+def _preview(image: np.ndarray) -> np.ndarray:
+    height, width = image.shape[:2]
+    if width <= _PREVIEW_WIDTH:
+        return image
+    size = (_PREVIEW_WIDTH, max(1, round(height * _PREVIEW_WIDTH / width)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+
 
 state = page_header("Try an image", need_evaluations=False)
 if not state.models:
@@ -23,7 +36,7 @@ if not state.models:
     st.stop()
 colors = model_colors(list(state.models))
 upload = st.file_uploader(
-    "Image (JPEG, PNG, WebP, BMP, GIF; at most 10 MB)", type=["jpg", "jpeg", "png", "webp", "bmp", "gif"]
+    f"Image ({READABLE}; at most 10 MB)", type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 )
 image: np.ndarray | None = None
 caption = ""
@@ -33,24 +46,10 @@ if upload is not None:
         st.error(f"{upload.name} is {len(data) / 1e6:.1f} MB; the limit is 10 MB.", icon=":material/error:")
     else:
         try:
-            image, caption = decode_image(data), upload.name
-        except UnidentifiedImageError:
-            st.error(
-                f"{upload.name} is not an image file this app can read (JPEG, PNG, WebP, BMP or GIF).",
-                icon=":material/error:",
-            )
-        except (Image.DecompressionBombError, ValueError) as exc:
-            text = str(exc)
-            if "pixels" in text:
-                st.error(
-                    f"{upload.name} is too large to classify: {text.split(':')[-1].strip()} (the limit is "
-                    f"{MAX_PIXELS / 1e6:.0f} megapixels).",
-                    icon=":material/error:",
-                )
-            else:
-                st.error(f"{upload.name} could not be decoded: {text}", icon=":material/error:")
-        except (OSError, SyntaxError) as exc:  # truncated or corrupt files
-            st.error(f"{upload.name} is damaged and could not be decoded ({exc}).", icon=":material/error:")
+            image, caption = decode_upload(data), upload.name
+        except ImageRejected as exc:  # never a raw exception: every decoder failure says what is wrong
+            why = f"is too large to classify: {exc.message}" if exc.too_large else f"cannot be used: {exc.message}"
+            st.error(f"{upload.name} {why}.", icon=":material/error:")
 elif state.dataset is not None and len(state.dataset):
     dataset = state.dataset
     if len(dataset) <= 2000:
@@ -62,15 +61,20 @@ if image is None:
     st.stop()
 
 left, right = st.columns([1, 3])
-left.image(image, caption=f"{caption} · {image.shape[1]}x{image.shape[0]}", width="stretch")
+left.image(_preview(image), caption=f"{caption} · {image.shape[1]}x{image.shape[0]}", width="stretch")
 with right:
     columns = st.columns(min(len(state.models), 3))
     for n, (name, model) in enumerate(state.models.items()):
-        fitted = model.fit(image)
-        batch = model.preprocess(fitted[None])
-        start = time.perf_counter()
-        probs = state.predictors[name].predict(batch)[0]
-        latency = (time.perf_counter() - start) * 1000
+        try:
+            fitted = model.fit(image)
+            batch = model.preprocess(fitted[None])
+            start = time.perf_counter()
+            probs = state.predictors[name].predict(batch)[0]
+            latency = (time.perf_counter() - start) * 1000
+        except Exception as exc:  # one model failing on this image leaves the others' answers on the page
+            logging.getLogger("modelviz_app.pages").exception("%s failed on %s", name, caption)
+            columns[n % len(columns)].error(f"**{name}** could not classify this image ({type(exc).__name__}).")
+            continue
         top = np.argsort(-probs, kind="stable")[:5]
         frame = pd.DataFrame({"class": [model.labels[i] for i in top], "probability": probs[top]})
         with columns[n % len(columns)].container(border=True):

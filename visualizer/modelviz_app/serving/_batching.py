@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["BatchResult", "BatchSettings", "Batcher"]
+
+_LOG = logging.getLogger("modelviz_app.serving")
 
 
 @dataclass(frozen=True)
@@ -134,20 +137,40 @@ class Batcher:
         return out, time.perf_counter() - start
 
     async def _collect(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             items = [item for item in await self._gather() if not item[1].done()]  # callers that gave up
             if not items:
                 continue
-            self.calls += 1
             try:
-                out, seconds = await loop.run_in_executor(self._executor, self._call, [x for x, _ in items])
-            except Exception as exc:  # every caller of the batch learns why
+                await self._answer(items)
+            except Exception as exc:  # the collector outlives any batch: a dead one would hang every later caller
+                _LOG.exception("batch of %d for %s failed", len(items), self.name)
                 for _, future in items:
                     if not future.done():
                         future.set_exception(exc)
-                continue
+
+    async def _answer(self, items: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        self.calls += 1
+        try:
+            out, seconds = await loop.run_in_executor(self._executor, self._call, [x for x, _ in items])
+            if len(out) != len(items):
+                raise RuntimeError(f"{self.name} returned {len(out)} rows for {len(items)} inputs")
+        except Exception as exc:
+            if len(items) > 1:
+                # One input the model cannot take must not fail the requests gathered with it: each alone, so
+                # only its own caller learns why.
+                for item in items:
+                    if not item[1].done():
+                        await self._answer([item])
+                return
+            if not items[0][1].done():
+                items[0][1].set_exception(exc)
+            return
+        for row, (_, future) in zip(out, items, strict=True):
+            if not future.done():
+                future.set_result(BatchResult(row, len(items), seconds))
+        try:
             self._on_batch(len(items), seconds)
-            for row, (_, future) in zip(out, items, strict=True):
-                if not future.done():
-                    future.set_result(BatchResult(row, len(items), seconds))
+        except Exception:  # metrics must not fail the requests already answered
+            _LOG.exception("recording a batch of %s failed", self.name)

@@ -21,7 +21,8 @@ _ERROR = {
         }
     },
 }
-_IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff")
+# Any image/* Content-Type is taken; the bytes decide the format (these decode).
+_IMAGE_TYPES = ("image/*", "image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff")
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -75,7 +76,11 @@ def openapi_document(base: str = "") -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
-                        "description": "the image as the raw body, or a multipart form with a file part named image",
+                        "description": (
+                            "the image as the raw body, or a multipart form with one file part (named image). It is "
+                            "classified upright as its EXIF orientation says, transparency over white, the first "
+                            "frame of an animation; the whole body must arrive within MODELVIZ_PREDICT_READ_TIMEOUT_S"
+                        ),
                         "content": {
                             **{t: binary for t in (*_IMAGE_TYPES, "application/octet-stream")},
                             "multipart/form-data": {
@@ -94,10 +99,12 @@ def openapi_document(base: str = "") -> dict[str, Any]:
                         },
                         "400": _error("bad parameter, empty body or unparsable multipart"),
                         "404": _error("unknown model"),
+                        "405": _error("a method other than POST"),
+                        "408": _error("the body did not arrive in time"),
                         "413": _error("body over MODELVIZ_PREDICT_MAX_BYTES, or an image over the pixel limit"),
                         "415": _error("unsupported Content-Type"),
                         "422": _error("the body is not a decodable image"),
-                        "503": _error("not configured, or the model is not loaded"),
+                        "503": _error("not configured, a named model is not loaded, or none is"),
                     },
                 }
             },
@@ -171,6 +178,15 @@ def openapi_document(base: str = "") -> dict[str, Any]:
                                     "inferenceMs": {"type": "number", "description": "the batched call's time"},
                                     "batchSize": {"type": "integer", "description": "images in that call"},
                                 },
+                            },
+                        },
+                        "unavailable": {
+                            "type": "array",
+                            "description": "without ?model=: the configured models left out as not loaded, and why",
+                            "items": {
+                                "type": "object",
+                                "required": ["model", "error"],
+                                "properties": {"model": {"type": "string"}, "error": {"type": "string"}},
                             },
                         },
                     },

@@ -1,6 +1,7 @@
 """Prometheus metrics of the app (``GET /metrics``): requests and latency per route, batch sizes, inference time.
 
-Routes are a fixed set of names (never raw paths), so a scan of random URLs cannot grow the series without bound.
+Routes are a fixed set of names (never raw paths) and methods a fixed set, so a scan of random URLs, methods or
+``?model=`` values cannot grow the series without bound.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REGISTRY", "Metrics", "TelemetryMiddleware", "metrics_endpoint", "route_of"]
+__all__ = ["REGISTRY", "Metrics", "TelemetryMiddleware", "method_of", "metrics_endpoint", "route_of"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -46,6 +47,14 @@ class Metrics:
         cls.batch_size.labels(model).observe(size)
         cls.inference.labels(model).observe(seconds)
         cls.images.labels(model).inc(size)
+
+
+# A client may send any token as the method: others are counted as OTHER, so methods cannot grow the series either.
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
+
+
+def method_of(method: str) -> str:
+    return method if method in _METHODS else "OTHER"
 
 
 def route_of(path: str, base: str) -> str:
@@ -92,7 +101,7 @@ class TelemetryMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            Metrics.requests.labels(route, scope["method"], str(status)).inc()
+            Metrics.requests.labels(route, method_of(scope["method"]), str(status)).inc()
             Metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
