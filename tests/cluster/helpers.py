@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tests.kube_helpers import Kubectl, condition, wait_for
@@ -54,3 +55,43 @@ def finished(kubectl: Kubectl, namespace: str, name: str, run_id: str, operator:
 
 def jobs(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
     return list(kubectl.json("get", "jobs", "-n", namespace)["items"])
+
+
+def validating_webhook(
+    name: str,
+    namespace: str,
+    url: str,
+    rule: tuple[str, str],
+    timeout_seconds: int,
+    ca_bundle: bytes | None = None,
+) -> dict[str, Any]:
+    """A ValidatingWebhookConfiguration (failurePolicy Fail) for CREATE/UPDATE of ``rule`` = (API group, resource)
+    in one namespace, calling ``url``."""
+    client: dict[str, Any] = {"url": url}
+    if ca_bundle is not None:
+        client["caBundle"] = base64.b64encode(ca_bundle).decode()
+    group, resource = rule
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [
+            {
+                "name": name,
+                "clientConfig": client,
+                "rules": [
+                    {
+                        "apiGroups": [group],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [resource],
+                    }
+                ],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": timeout_seconds,
+            }
+        ],
+    }

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import explain, wait_ready
+from tests.cluster.helpers import explain, validating_webhook, wait_ready
 from tests.kube_helpers import Kubectl, condition, reconciles, visualizer, wait_for, wait_reconciled
 from tests.operator_helpers import OperatorProcess
 
@@ -195,30 +195,7 @@ def webhook_away(kubectl: Kubectl, namespace: str) -> Iterator[str]:
     from modelviz_cluster.cluster import free_port
 
     name = f"away-{namespace}.modelviz.io"
-    config = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name},
-        "webhooks": [
-            {
-                "name": name,
-                "clientConfig": {"url": f"https://127.0.0.1:{free_port()}/validate"},
-                "rules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["configmaps"],
-                    }
-                ],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                "failurePolicy": "Fail",
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "timeoutSeconds": 2,
-            }
-        ],
-    }
+    config = validating_webhook(name, namespace, f"https://127.0.0.1:{free_port()}/validate", ("", "configmaps"), 2)
     kubectl.apply(config, namespace)
     try:
         yield name

@@ -24,7 +24,7 @@ import pytest
 
 from modelviz_cluster.ports import free_port
 from tests.bench.servers import serve
-from tests.cluster.helpers import explain, finished, jobs
+from tests.cluster.helpers import explain, finished, jobs, validating_webhook
 from tests.kube_helpers import REPO, Kubectl, condition, map_service, visualizer, wait_for
 from tests.operator_helpers import OperatorProcess, start_operator, stop_operator
 
@@ -264,33 +264,8 @@ def conflict_webhook(cluster: Any, kubectl: Kubectl, namespace: str) -> Iterator
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     name = f"conflict-{namespace}.modelviz.io"
-    config = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name},
-        "webhooks": [
-            {
-                "name": name,
-                "clientConfig": {
-                    "url": f"https://127.0.0.1:{server.server_address[1]}/validate",
-                    "caBundle": base64.b64encode(pki.ca_cert.read_bytes()).decode(),
-                },
-                "rules": [
-                    {
-                        "apiGroups": ["apps"],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["deployments"],
-                    }
-                ],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                "failurePolicy": "Fail",
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "timeoutSeconds": 5,
-            }
-        ],
-    }
+    url = f"https://127.0.0.1:{server.server_address[1]}/validate"
+    config = validating_webhook(name, namespace, url, ("apps", "deployments"), 5, pki.ca_cert.read_bytes())
     kubectl.apply(config, namespace)
     try:
         yield handler
