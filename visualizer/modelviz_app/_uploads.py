@@ -14,7 +14,7 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from modelviz_app.datasets import MAX_PIXELS
+from modelviz_app.datasets import MAX_PIXELS, deep_grey
 
 __all__ = ["READABLE", "ImageRejected", "decode_upload"]
 
@@ -46,24 +46,11 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
-def _grey8(img: Image.Image) -> np.ndarray:
-    """Grey deeper than 8 bits, scaled to 0-255 (``convert("L")`` clips it: a 16-bit photo turns white)."""
-    a = np.asarray(img)
-    if img.mode == "F":
-        a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        a = a * 255 if a.size and a.max() <= 1.0 else a  # 0-1 floats, else already on a 0-255 scale
-    else:
-        a = a.astype(np.float64)
-        if a.size and a.max() > 255:
-            a = a / 257  # 16-bit range (PNG, TIFF): 65535 -> 255
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-
-
 def _pixels(img: Image.Image) -> np.ndarray:
     if img.mode in ("1", "L"):
         return np.asarray(img.convert("L"))
     if img.mode.startswith("I") or img.mode == "F":
-        return _grey8(img)
+        return deep_grey(img)
     has_alpha = img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
     if has_alpha:
         rgba = img if img.mode == "RGBA" else img.convert("RGBA")  # convert() would copy it

@@ -23,6 +23,7 @@ __all__ = [
     "Dataset",
     "DatasetLoadError",
     "decode_image",
+    "deep_grey",
     "load_dataset",
     "stratified_sample",
 ]
@@ -94,21 +95,24 @@ def decode_image(data: bytes | Path) -> np.ndarray:
             raise ValueError(f"image is {img.width}x{img.height}, more than {MAX_PIXELS} pixels")
         img.seek(0)  # first frame of animations
         if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-            return _deep_grey(img)
+            return deep_grey(img)
         mode = "L" if img.mode in ("1", "L") else "RGB"
         return np.asarray(img.convert(mode))
 
 
-def _deep_grey(img: Image.Image) -> np.ndarray:
-    """16-bit (and 32-bit integer) grey scaled to 8 bits, floats from 0..1 (or 0..255 when larger): PIL's own
-    conversion clips at 255, which turns a 16-bit image white."""
+def deep_grey(img: Image.Image) -> np.ndarray:
+    """Grey deeper than 8 bits scaled to 0-255 (PIL's ``convert("L")`` clips at 255: a 16-bit image turns white).
+    16-bit modes by their depth; 32-bit integers holding more than 8 bits' values (how some readers open 16-bit
+    PNG and TIFF) the same; floats from 0..1, or as they are when already on a 0-255 scale; NaN and infinities 0.
+    Datasets and uploads share it, so an image scores the same whichever way it reaches a model."""
     values = np.asarray(img, dtype=np.float64)
     if img.mode == "F":
-        top = np.nanmax(values) if values.size else 0.0
-        scale = 255.0 if np.isfinite(top) and top <= 1.0 else 1.0
-    else:
-        scale = 255.0 / 65535.0
-    return np.clip(np.nan_to_num(values * scale), 0, 255).round().astype(np.uint8)
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        if values.size and values.max() <= 1.0:
+            values = values * 255.0
+    elif img.mode.startswith("I;16") or (values.size and values.max() > 255):
+        values = values / 257.0  # 65535 -> 255
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
 def _check_readable(path: Path) -> None:
@@ -166,8 +170,8 @@ def _folder(path: Path, limit: int | None) -> Dataset:
         raise DatasetLoadError(f"dataset folder {path} has no images in per-class sub-folders")
     keep = stratified_sample(np.array(labels), limit)
     chosen, chosen_labels, skipped = [], [], []
-    # "d2": 16-bit and float files decode differently since (scaled, no longer clipped): their predictions are stale.
-    digest = hashlib.sha256(b"folder\0d2")
+    # "d3": deeper-than-8-bit grey files decode differently since (scaled, not clipped): their predictions are stale.
+    digest = hashlib.sha256(b"folder\0d3")
     for i in keep:
         f = files[i]
         try:
