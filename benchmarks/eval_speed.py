@@ -117,6 +117,16 @@ def _run_child(mode: str, model: str, images: int, cache: Path, repeat: int) -> 
     return result
 
 
+def _median_of(results: list[dict[str, float]]) -> dict[str, float]:
+    """The round with the median images/s (its other figures with it), plus the largest difference seen."""
+    ordered = sorted(results, key=lambda r: r["images_per_s"])
+    median = dict(ordered[len(ordered) // 2])
+    diffs = [r["max_abs_diff"] for r in results if "max_abs_diff" in r]
+    if diffs:
+        median["max_abs_diff"] = max(diffs)
+    return median
+
+
 def _agreement(model: str, app: dict[str, float]) -> str:
     from modelviz_app.models import KERAS_APPLICATIONS
 
@@ -214,6 +224,7 @@ def main() -> int:
     parser.add_argument("--naive-images", type=int, default=48, help="images for the per-image loop (it is slow)")
     parser.add_argument("--cache", help="cache directory (default: a fresh temporary one)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the median is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of naive, Keras and app children")
     parser.add_argument("--child", choices=["naive", "keras", "app"], help=argparse.SUPPRESS)
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--no-empty-cache", action="store_true", help="skip the start with an empty cache (slow)")
@@ -226,17 +237,25 @@ def main() -> int:
         return 0
 
     cache = Path(args.cache or tempfile.mkdtemp(prefix="modelviz-bench-"))
+    load_before = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = []
     for model in [] if args.no_speed else args.models.split(","):
-        naive = _run_child("naive", model, args.naive_images, cache, args.repeat)
-        keras = _run_child("keras", model, args.images, cache, args.repeat)
-        app = _run_child("app", model, args.images, cache, args.repeat)
-        rows.append((model, naive, keras, app))
-        print(
-            f"{model}: naive {naive['images_per_s']:.1f} img/s, keras batch {keras['images_per_s']:.1f}, "
-            f"app {app['images_per_s']:.1f} ({app['images_per_s'] / naive['images_per_s']:.1f}x naive)",
-            flush=True,
-        )
+        # Rounds of naive, Keras and app children back to back: on a shared machine the load drifts over minutes,
+        # so the ratio is taken within each round and its median reported (and each mode's median images/s).
+        rounds = []
+        for index in range(args.rounds):
+            naive = _run_child("naive", model, args.naive_images, cache, args.repeat)
+            keras = _run_child("keras", model, args.images, cache, args.repeat)
+            app = _run_child("app", model, args.images, cache, args.repeat)
+            rounds.append((naive, keras, app))
+            print(
+                f"{model} round {index + 1}: naive {naive['images_per_s']:.1f} img/s, keras batch "
+                f"{keras['images_per_s']:.1f}, app {app['images_per_s']:.1f} "
+                f"({app['images_per_s'] / naive['images_per_s']:.1f}x naive)",
+                flush=True,
+            )
+        rows.append((model, *(_median_of([r[i] for r in rounds]) for i in range(3)), rounds))
 
     lines = [
         "# Evaluation speed",
@@ -245,19 +264,23 @@ def main() -> int:
         f"per-image loop on {args.naive_images} images, batched paths on {args.images} (batch 16 per worker, "
         "the app path with 2 workers each running its own single-threaded LiteRT interpreters, allocated once per "
         "fixed batch size); "
-        f"load average when done {os.getloadavg()[0]:.1f}; "
-        f"median of {args.repeat} runs. "
+        f"measured {started}; load average before {load_before:.1f}, when the speed rows were done "
+        f"{os.getloadavg()[0]:.1f}; "
+        f"{args.rounds} rounds of naive, Keras and app measurements back to back, each the median of {args.repeat} "
+        "runs; the table gives each mode's median over the rounds and the median of the rounds' own ratios. "
         "Peak RSS is the measuring process's own (the app child also converts the model to TFLite, with TensorFlow "
         "loaded). EfficientNet-Lite has its real ImageNet weights; keras.applications models random ones (speed only).",
         "",
         "| model | naive `predict` per image | Keras `predict_on_batch` | app path (LiteRT/XNNPACK) | app ÷ naive "
-        "| max \\|Δp\\| app vs naive | peak RSS naive / Keras / app |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| app ÷ naive per round | max \\|Δp\\| app vs naive | peak RSS naive / Keras / app |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for model, naive, keras, app in rows:
+    for model, naive, keras, app, rounds in rows:
+        ratios = [a["images_per_s"] / n["images_per_s"] for n, _k, a in rounds]
         lines.append(
             f"| {model} | {naive['images_per_s']:.1f} img/s | {keras['images_per_s']:.1f} img/s "
-            f"| {app['images_per_s']:.1f} img/s | {app['images_per_s'] / naive['images_per_s']:.1f}x "
+            f"| {app['images_per_s']:.1f} img/s | {statistics.median(ratios):.1f}x "
+            f"| {', '.join(f'{r:.1f}x' for r in ratios)} "
             f"| {_agreement(model, app)} "
             f"| {naive['peak_rss_mb']:.0f} / {keras['peak_rss_mb']:.0f} / {app['peak_rss_mb']:.0f} MB |"
         )
