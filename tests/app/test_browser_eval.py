@@ -146,7 +146,10 @@ def test_upload_errors_are_friendly_and_input_is_shown(served_tiny, browser, tmp
     Image.new("L", (7000, 7000)).save(huge)  # 49 megapixels, a few kB compressed
     good = tmp_path / "good.png"
     Image.new("RGB", (40, 30), (200, 10, 10)).save(good)
-    expected = {fake: "notes.png is not an image file", huge: "huge.png is too large to classify: image is 7000x7000"}
+    expected = {
+        fake: "notes.png cannot be used: the file is not an image this app can read",
+        huge: "huge.png is too large to classify: the image is 7000x7000",
+    }
     for path, message in expected.items():
         page.locator('input[type="file"]').set_input_files(str(path))
         page.get_by_text(message).first.wait_for(timeout=60_000)
