@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -21,6 +22,13 @@ from .browser import free_port, wait_healthy
 class Served:
     url: str
     log: Path
+
+
+def models_with_a_broken_one(tiny: Any) -> list[dict[str, str]]:
+    """The tiny models of ``tiny`` (a TinyEnv) plus "broken", whose file does not exist: the contract tests' set."""
+    models = [{"name": n, "path": str(p), "labels": str(tiny.labels)} for n, p in tiny.models.items()]
+    models.append({"name": "broken", "path": str(tiny.root / "missing.keras"), "labels": str(tiny.labels)})
+    return models
 
 
 def serve(tmp: Path, config: Path | None, env: dict[str, str] | None = None, health_path: str = ""):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.api_helpers import Served, _metric, call, png, serve
+from tests.app.api_helpers import Served, _metric, call, models_with_a_broken_one, png, serve
 
 from .browser import stop
 from .conftest import CLASSES, TinyEnv
@@ -26,8 +26,7 @@ LIMIT = 256 * 1024
 
 @pytest.fixture(scope="module")
 def served(tiny: TinyEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    models = [{"name": n, "path": str(p), "labels": str(tiny.labels)} for n, p in tiny.models.items()]
-    models.append({"name": "broken", "path": str(tiny.root / "missing.keras"), "labels": str(tiny.labels)})
+    models = models_with_a_broken_one(tiny)
     tmp = tmp_path_factory.mktemp("api")
     # A generous wait so that a burst is surely gathered on a busy machine; the size bound is what the test checks.
     proc, server = serve(tmp, tiny.config("api", models), {"MODELVIZ_BATCH_MAX_WAIT_MS": "50",

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from tests.app import image_cases as cases
-from tests.app.api_helpers import Served, call, png, serve
+from tests.app.api_helpers import Served, call, models_with_a_broken_one, png, serve
 
 from .browser import stop
 from .conftest import TinyEnv
@@ -33,8 +33,7 @@ READ_TIMEOUT_S = 3
 
 @pytest.fixture(scope="module")
 def served(tiny: TinyEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    models = [{"name": n, "path": str(p), "labels": str(tiny.labels)} for n, p in tiny.models.items()]
-    models.append({"name": "broken", "path": str(tiny.root / "missing.keras"), "labels": str(tiny.labels)})
+    models = models_with_a_broken_one(tiny)
     tmp = tmp_path_factory.mktemp("api-edges")
     proc, server = serve(tmp, tiny.config("api-edges", models), {"MODELVIZ_BATCH_MAX_WAIT_MS": "50",
                                                                  "MODELVIZ_PREDICT_MAX_BYTES": str(LIMIT),
